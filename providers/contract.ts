@@ -1,0 +1,74 @@
+import type { z } from "zod";
+import type { Logger } from "pino";
+import type { SecretReader } from "../src/config/secret-reader.ts";
+
+/** What every provider returns: credentials for one or more registry hosts. */
+export interface Credential {
+  /** auths keys: host[:port][/path], no scheme (Docker Hub's legacy key excepted). */
+  registries: string[];
+  username: string;
+  password: string;
+  /** When the registry stops accepting it; null = does not expire. */
+  expiresAt: Date | null;
+}
+
+export interface Provider {
+  /** One upstream round trip: mint fresh credentials. Must honour the signal. */
+  mint(signal: AbortSignal): Promise<Credential[]>;
+  /**
+   * Optional push side: providers whose source can change between refreshes (a mounted file,
+   * a watched Secret) call onChange so the refresher mints at once. Returns an unsubscribe.
+   */
+  watch?(onChange: () => void): () => void;
+}
+
+export interface ProviderContext {
+  log: Logger;
+  secrets: SecretReader;
+}
+
+/**
+ * A provider plugin: its config schema and a factory. Cloud clients are injected through the
+ * factory's second argument so tests can point them at local servers.
+ */
+export interface ProviderDefinition<Settings extends { name: string; provider: string }> {
+  kind: Settings["provider"];
+  schema: z.ZodType<Settings>;
+  create(settings: Settings, ctx: ProviderContext): Provider;
+}
+
+/**
+ * The fixed vocabulary of failure reasons. Providers classify their errors into these so logs,
+ * the `reason` metric label and alerts mean the same thing for every registry.
+ */
+export const FAILURE_REASONS = [
+  "access_denied",
+  "bad_credentials",
+  "expired_token",
+  "not_found",
+  "throttled",
+  "network",
+  "timeout",
+  "invalid_response",
+  "source_unavailable",
+  "unknown",
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+export class ProviderError extends Error {
+  readonly reason: FailureReason;
+  readonly requestId: string | undefined;
+
+  constructor(reason: FailureReason, message: string, options: { cause?: unknown; requestId?: string } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "ProviderError";
+    this.reason = reason;
+    this.requestId = options.requestId;
+  }
+}
+
+export function failureReason(err: unknown): FailureReason {
+  if (err instanceof ProviderError) return err.reason;
+  if (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")) return "timeout";
+  return "unknown";
+}

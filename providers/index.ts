@@ -1,0 +1,18 @@
+import type { ProviderDefinition } from "./contract.ts";
+import { staticProvider } from "./static/index.ts";
+
+/**
+ * The provider table, keyed by the `provider:` value in the config. A new provider is a
+ * folder with schema.ts + index.ts and one line here.
+ */
+export const providerDefinitions = [staticProvider] as const;
+
+export type RegistrySettings = (typeof providerDefinitions)[number] extends ProviderDefinition<infer S> ? S : never;
+
+export const providerKinds: readonly string[] = providerDefinitions.map((p) => p.kind);
+
+export function providerFor(kind: string): ProviderDefinition<RegistrySettings> {
+  const def = providerDefinitions.find((p) => p.kind === kind);
+  if (!def) throw new Error(`unknown provider kind ${kind}`);
+  return def as unknown as ProviderDefinition<RegistrySettings>;
+}

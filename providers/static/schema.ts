@@ -1,0 +1,21 @@
+import { z } from "zod";
+import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
+import { secretRef } from "../../src/config/secret-ref.ts";
+import { forbiddenInline } from "../../src/config/inline-secret.ts";
+
+export const staticSchema = registryEntry("static", {
+  /** Auth keys to write the credential under, e.g. docker.io, us.icr.io, quay.io, registry.local:5000. */
+  registries: z.array(registryKey).min(1, "expected at least one registry host"),
+  username: z.string().min(1).optional(),
+  usernameFrom: secretRef.optional(),
+  passwordFrom: secretRef,
+  password: forbiddenInline("passwordFrom"),
+  /** A known expiry (e.g. a token's end date), so the expiry metric and alert cover it. */
+  expiresAt: z.iso.datetime({ offset: true, error: "expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z" }).optional(),
+}).superRefine((entry, ctx) => {
+  if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["username"], message: "expected exactly one of username or usernameFrom" });
+  }
+});
+
+export type StaticSettings = z.infer<typeof staticSchema>;

@@ -1,0 +1,131 @@
+import type { Logger } from "pino";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { startDaemon, type Daemon } from "../daemon.ts";
+import { Metrics } from "../observe/metrics.ts";
+import { createLogger } from "../observe/log.ts";
+import { staticNamespaces, type NamespaceSource, type Sink, type SinkResult } from "../output/sink.ts";
+import { createSink } from "./output.ts";
+import { manifestsToYaml } from "../output/manifest.ts";
+import { buildRegistries } from "../daemon.ts";
+import { Refresher } from "../engine/refresher.ts";
+import { plan } from "../engine/plan.ts";
+import { EXIT } from "./errors.ts";
+import type { LevelWithSilent } from "pino";
+
+export interface CommonOptions {
+  config: string;
+  logLevel?: string;
+}
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  log?: Logger;
+}
+
+async function setup(options: CommonOptions, io: Io): Promise<{ config: Config; log: Logger }> {
+  const config = await loadConfig(options.config);
+  const log = io.log ?? createLogger({ level: (options.logLevel ?? config.log.level) as LevelWithSilent });
+  return { config, log };
+}
+
+export async function validateCommand(options: CommonOptions, io: Io): Promise<number> {
+  const config = await loadConfig(options.config);
+  io.stdout(
+    `${options.config}: valid (${config.registries.length} registries, ${config.secrets.length} secrets)\n`,
+  );
+  return EXIT.ok;
+}
+
+/** Mint every registry once and print the Secrets, as kubectl create secret --dry-run -o yaml would. */
+export async function renderCommand(
+  options: CommonOptions & { namespace: string[]; secret?: string[] },
+  io: Io,
+): Promise<number> {
+  const { config, log } = await setup(options, io);
+  const metrics = new Metrics();
+  const refresher = new Refresher(buildRegistries(config, log), { log, metrics });
+  refresher.start();
+  await refresher.settled();
+  await refresher.stop();
+  const targets = options.secret?.length ? config.secrets.filter((s) => options.secret!.includes(s.name)) : config.secrets;
+  const desired = plan(targets, refresher.credentials(), staticNamespaces(options.namespace).list(), {
+    ignoreSelection: true,
+  });
+  if (desired.secrets.length > 0) io.stdout(manifestsToYaml(desired.secrets));
+  for (const problem of desired.problems) log.error({ secret: problem.target }, problem.message);
+  const failed = refresher.status().some((s) => s.lastError !== null);
+  return failed || desired.problems.length > 0 ? EXIT.failure : EXIT.ok;
+}
+
+function summarize(result: SinkResult | null): string {
+  if (!result) return "nothing written";
+  return `${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged, ${result.deleted} deleted, ${result.failed} failed`;
+}
+
+interface SinkOptions {
+  output: string;
+  namespace: string[];
+}
+
+function sinkAndNamespaces(options: SinkOptions, log: Logger, metrics: Metrics): { sink: Sink; namespaces: NamespaceSource } {
+  return { sink: createSink(options.output, { log, metrics }), namespaces: staticNamespaces(options.namespace) };
+}
+
+/** Mint and write once; non-zero exit on any failure (Helm hooks, CronJob migration). */
+export async function onceCommand(options: CommonOptions & SinkOptions, io: Io): Promise<number> {
+  const { config, log } = await setup(options, io);
+  const metrics = new Metrics();
+  const daemon = await startDaemon({ config, log, metrics, ...sinkAndNamespaces(options, log, metrics), serve: false });
+  await daemon.refresher.settled();
+  daemon.sync.trigger();
+  await daemon.sync.idle();
+  await daemon.stop();
+  const last = daemon.sync.last;
+  io.stdout(`${daemon.sync.last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`);
+  const failed =
+    daemon.refresher.status().some((s) => s.lastError !== null) ||
+    !last ||
+    last.error !== null ||
+    last.plan.problems.length > 0;
+  return failed ? EXIT.failure : EXIT.ok;
+}
+
+/** The daemon: refresh on expiry, write on change, serve metrics, stop cleanly on SIGTERM. */
+export async function runCommand(
+  options: CommonOptions & SinkOptions & { port?: number },
+  io: Io,
+  signals: NodeJS.EventEmitter = process,
+): Promise<number> {
+  const { config, log } = await setup(options, io);
+  if (options.port !== undefined) config.server.port = options.port;
+  const metrics = new Metrics({ processMetrics: true });
+  const daemon: Daemon = await startDaemon({ config, log, metrics, ...sinkAndNamespaces(options, log, metrics), serve: true });
+  log.info({ url: daemon.server?.url, registries: config.registries.length, secrets: config.secrets.length }, "regcred running");
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, "shutting down: stopping timers, letting writes finish");
+      // Kubernetes sends SIGKILL after the grace period; finish well inside 10 s regardless.
+      const deadline = setTimeout(() => {
+        log.warn("shutdown took longer than 9 s; exiting anyway");
+        resolve(EXIT.ok);
+      }, 9_000);
+      deadline.unref();
+      daemon.stop().then(
+        () => {
+          clearTimeout(deadline);
+          log.info("stopped");
+          resolve(EXIT.ok);
+        },
+        (err: unknown) => {
+          clearTimeout(deadline);
+          log.error({ err }, "error while stopping");
+          resolve(EXIT.failure);
+        },
+      );
+    };
+    signals.once("SIGTERM", () => shutdown("SIGTERM"));
+    signals.once("SIGINT", () => shutdown("SIGINT"));
+  });
+}

@@ -1,0 +1,85 @@
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError } from "../config/load.ts";
+import { EXIT, UsageError } from "./errors.ts";
+import { onceCommand, renderCommand, runCommand, validateCommand, type Io } from "./commands.ts";
+import { version } from "../version.ts";
+import { redact } from "../observe/redact.ts";
+
+const DEFAULT_CONFIG = process.env.REGCRED_CONFIG ?? "/etc/regcred/config.yaml";
+
+const DEFAULT_NAMESPACES: readonly string[] = Object.freeze(["default"]);
+
+// Repeatable and comma-separated; the first one given replaces the default.
+function namespaces(value: string, previous: readonly string[] = []): string[] {
+  const base = previous === DEFAULT_NAMESPACES ? [] : previous;
+  return [...base, ...value.split(",").map((s) => s.trim()).filter(Boolean)];
+}
+
+export function buildProgram(io: Io, exit: (code: number) => void): Command {
+  const program = new Command("regcred")
+    .description("Keeps Kubernetes image pull secrets fresh: mints short-lived registry credentials and writes them as dockerconfigjson Secrets.")
+    .version(version(), "-v, --version")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  const config = () => new Option("-c, --config <file>", "config file (env REGCRED_CONFIG)").default(DEFAULT_CONFIG);
+  const logLevel = () => new Option("--log-level <level>", "override the config's log level").choices(["trace", "debug", "info", "warn", "error", "silent"]);
+  const output = () => new Option("-o, --output <sink>", "where Secrets go: kube, or dir:PATH (one file per namespace/secret)").default("kube");
+  const namespace = () => new Option("-n, --namespace <names>", "namespaces to write into, for dir: output (repeatable, comma-separated)").argParser(namespaces);
+
+  program
+    .command("run")
+    .description("run the daemon: refresh before expiry, write on change, serve /metrics /healthz /readyz /status")
+    .addOption(config())
+    .addOption(output())
+    .addOption(namespace().default(DEFAULT_NAMESPACES))
+    .addOption(new Option("--port <port>", "HTTP port (overrides server.port)").argParser(Number))
+    .addOption(logLevel())
+    .action(async (opts) => exit(await runCommand(opts, io)));
+
+  program
+    .command("once")
+    .description("mint every registry and write once; exit non-zero on any failure (Helm hooks, CronJob migration)")
+    .addOption(config())
+    .addOption(output())
+    .addOption(namespace().default(DEFAULT_NAMESPACES))
+    .addOption(logLevel())
+    .action(async (opts) => exit(await onceCommand(opts, io)));
+
+  program
+    .command("render")
+    .description("mint and print the Secrets as YAML, like kubectl create secret docker-registry --dry-run=client -o yaml")
+    .addOption(config())
+    .addOption(namespace().default(DEFAULT_NAMESPACES))
+    .option("-s, --secret <name...>", "only these secrets")
+    .addOption(logLevel())
+    .action(async (opts) => exit(await renderCommand(opts, io)));
+
+  program
+    .command("validate")
+    .description("check a config file; exit 0 if valid, 2 with every problem if not")
+    .addOption(config())
+    .action(async (opts) => exit(await validateCommand(opts, io)));
+
+  return program;
+}
+
+const processIo: Io = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) };
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      io.stderr(`regcred: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr(`regcred: ${redact(err instanceof Error ? err.message : String(err))}\n`);
+    return EXIT.failure;
+  }
+}
+

@@ -1,0 +1,13 @@
+import { z } from "zod";
+
+/**
+ * A key that must never hold a value: secret material belongs in a file or environment
+ * variable, not in a ConfigMap. Declaring it gives a precise error instead of "unknown key".
+ */
+export function forbiddenInline(refKey: string) {
+  return z
+    .undefined({
+      error: `secret values are never written inline: use ${refKey}: { file: PATH } or { env: NAME }`,
+    })
+    .optional();
+}

@@ -1,0 +1,80 @@
+import { z } from "zod";
+import cron from "node-cron";
+import { duration } from "./duration.ts";
+
+const cronSchedule = z.string().refine((expr) => cron.validate(expr), {
+  message: 'expected a cron expression such as "0 */6 * * *" (5 or 6 fields)',
+});
+
+const fraction = (min: number, max: number, what: string) =>
+  z.number({ error: `expected a number, ${what}` }).min(min, `expected ${what}`).max(max, `expected ${what}`);
+
+const retryFields = {
+  initial: duration,
+  max: duration,
+};
+
+const refreshFields = {
+  /** Refresh when this fraction of the credential's remaining lifetime has passed. */
+  at: fraction(0.05, 0.95, "a fraction between 0.05 and 0.95"),
+  /** Spread refreshes by up to this fraction either way, so replicas and registries don't align. */
+  jitter: fraction(0, 0.5, "a fraction between 0 and 0.5"),
+  /** Never refresh sooner than this after the last attempt: the floor against hot loops. */
+  minInterval: duration,
+  /** Never refresh later than this before expiry. */
+  margin: duration,
+  /** A mint that takes longer than this is aborted and counted as a failure. */
+  timeout: duration,
+  retry: z.strictObject(retryFields),
+  /** Optional cron expression that forces extra refreshes. */
+  schedule: cronSchedule,
+};
+
+export interface RefreshPolicy {
+  at: number;
+  jitter: number;
+  minInterval: number;
+  margin: number;
+  timeout: number;
+  retry: { initial: number; max: number };
+  schedule?: string | undefined;
+}
+
+export const DEFAULT_REFRESH: RefreshPolicy = {
+  at: 0.5,
+  jitter: 0.1,
+  minInterval: 60_000,
+  margin: 300_000,
+  timeout: 30_000,
+  retry: { initial: 5_000, max: 300_000 },
+};
+
+/** Every field optional: the top-level policy and per-registry overrides share this shape. */
+export const refreshOverride = z
+  .strictObject({
+    ...refreshFields,
+    retry: z.strictObject(retryFields).partial(),
+  })
+  .partial();
+export type RefreshOverride = z.infer<typeof refreshOverride>;
+
+export function mergeRefresh(base: RefreshPolicy, override: RefreshOverride | undefined): RefreshPolicy {
+  if (!override) return base;
+  const merged: RefreshPolicy = { ...base, retry: { ...base.retry, ...stripUndefined(override.retry ?? {}) } };
+  for (const [key, value] of Object.entries(override)) {
+    if (key !== "retry" && value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
+  }
+  return merged;
+}
+
+function stripUndefined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Checks that only make sense on the merged policy. */
+export function checkPolicy(policy: RefreshPolicy): string[] {
+  const problems: string[] = [];
+  if (policy.retry.initial > policy.retry.max) problems.push("retry.initial must not exceed retry.max");
+  if (policy.minInterval < 1_000) problems.push("minInterval must be at least 1s");
+  return problems;
+}

@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { Minimatch } from "minimatch";
+
+// Kubernetes label key: optional DNS-subdomain prefix, then a name of up to 63 characters.
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  if (slash === -1) return LABEL_NAME.test(key);
+  const prefix = key.slice(0, slash);
+  return prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix) && LABEL_NAME.test(key.slice(slash + 1));
+}
+
+const labelKey = z.string().refine(isLabelKey, {
+  message: "expected a label key (optional DNS prefix/, then up to 63 of [A-Za-z0-9-_.])",
+});
+const labelValue = z.string().regex(LABEL_VALUE, "expected a label value (up to 63 of [A-Za-z0-9-_.])");
+
+const requirement = z
+  .strictObject({
+    key: labelKey,
+    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+    values: z.array(labelValue).optional(),
+  })
+  .superRefine((req, ctx) => {
+    const needsValues = req.operator === "In" || req.operator === "NotIn";
+    if (needsValues && (!req.values || req.values.length === 0)) {
+      ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} needs values` });
+    }
+    if (!needsValues && req.values && req.values.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} takes no values` });
+    }
+  });
+
+/** A Kubernetes LabelSelector, validated as the API server would. */
+export const labelSelector = z.strictObject({
+  matchLabels: z.record(labelKey, labelValue).optional(),
+  matchExpressions: z.array(requirement).optional(),
+});
+export type LabelSelector = z.infer<typeof labelSelector>;
+
+export function matchesSelector(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (labels[key] !== value) return false;
+  }
+  for (const req of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, req.key);
+    const value = labels[req.key];
+    switch (req.operator) {
+      case "In":
+        if (!has || !req.values!.includes(value!)) return false;
+        break;
+      case "NotIn":
+        if (has && req.values!.includes(value!)) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+/** Renders a selector as the API server's `labelSelector` query string. */
+export function selectorToString(selector: LabelSelector | undefined): string {
+  if (!selector) return "";
+  const parts = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const req of selector.matchExpressions ?? []) {
+    if (req.operator === "In") parts.push(`${req.key} in (${req.values!.join(",")})`);
+    else if (req.operator === "NotIn") parts.push(`${req.key} notin (${req.values!.join(",")})`);
+    else if (req.operator === "Exists") parts.push(req.key);
+    else parts.push(`!${req.key}`);
+  }
+  return parts.join(",");
+}
+
+// Namespace names are DNS labels, so a glob may use only those characters plus * ? [ ] ! -.
+const GLOB_CHARS = /^[a-z0-9*?[\]!-]+$/;
+
+/** A namespace-name glob ("team-*", "kube-?"), compiled once so a bad pattern fails at load. */
+export const namespaceGlob = z.string().superRefine((pattern, ctx) => {
+  if (!GLOB_CHARS.test(pattern)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a namespace glob of [a-z0-9-] with * ? [...], got ${JSON.stringify(pattern)}`,
+    });
+    return;
+  }
+  if (unbalancedBrackets(pattern)) {
+    ctx.addIssue({ code: "custom", message: `expected a valid glob, got ${JSON.stringify(pattern)}` });
+  }
+});
+
+function unbalancedBrackets(pattern: string): boolean {
+  let depth = 0;
+  for (const ch of pattern) {
+    if (ch === "[") depth++;
+    else if (ch === "]") depth--;
+    if (depth < 0 || depth > 1) return true;
+  }
+  return depth !== 0;
+}
+
+export function compileGlobs(patterns: readonly string[]): (name: string) => boolean {
+  const matchers = patterns.map((p) => new Minimatch(p));
+  return (name) => matchers.some((m) => m.match(name));
+}

@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import type { Credential } from "../../providers/contract.ts";
+import type { Target } from "../config/schema.ts";
+import { compileGlobs, matchesSelector } from "../config/selector.ts";
+import { renderDockerConfig, RenderError, type AuthEntry } from "./dockerconfig.ts";
+import { earliestExpiry } from "./schedule.ts";
+
+export const SECRET_TYPE = "kubernetes.io/dockerconfigjson";
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const LABEL_TARGET = "regcred.io/secret";
+export const ANNOTATION_EXPIRES = "regcred.io/expires-at";
+export const ANNOTATION_HASH = "regcred.io/content-hash";
+export const ANNOTATION_REGISTRIES = "regcred.io/registries";
+
+export interface Namespace {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What one target's Secret holds, the same in every namespace. Computed once per target. */
+export interface TargetBody {
+  target: Target;
+  dockerconfigjson: string;
+  /** Registry names whose credentials are in the body. */
+  registries: string[];
+  /** Registry names the target lists that have no usable credential right now. */
+  missing: string[];
+  expiresAt: Date | null;
+  hash: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+}
+
+export interface DesiredSecret {
+  namespace: string;
+  name: string;
+  type: typeof SECRET_TYPE;
+  body: TargetBody;
+}
+
+export interface PlanProblem {
+  target: string;
+  message: string;
+}
+
+export interface Plan {
+  secrets: DesiredSecret[];
+  bodies: TargetBody[];
+  /** Targets that produced no Secret (nothing usable, or too large): existing ones stay as they are. */
+  problems: PlanProblem[];
+}
+
+/** Usable credentials per registry name; a registry without one is absent. */
+export type CredentialSet = ReadonlyMap<string, readonly Credential[]>;
+
+export function targetBody(target: Target, credentials: CredentialSet): TargetBody | PlanProblem {
+  const entries: AuthEntry[] = [];
+  const present: string[] = [];
+  const missing: string[] = [];
+  const expiries: Array<Date | null> = [];
+  for (const registry of target.registries) {
+    const creds = credentials.get(registry);
+    if (!creds || creds.length === 0) {
+      missing.push(registry);
+      continue;
+    }
+    present.push(registry);
+    for (const cred of creds) {
+      expiries.push(cred.expiresAt);
+      for (const key of cred.registries) {
+        entries.push({ key, username: cred.username, password: cred.password, source: registry });
+      }
+    }
+  }
+  if (present.length === 0) {
+    return { target: target.name, message: `no usable credential from any of: ${missing.join(", ")}` };
+  }
+  let json: string;
+  try {
+    json = renderDockerConfig(entries).json;
+  } catch (err) {
+    if (err instanceof RenderError) return { target: target.name, message: err.message };
+    throw err;
+  }
+  const expiresAt = earliestExpiry(expiries);
+  const hash = createHash("sha256").update(json).digest("hex").slice(0, 16);
+  const annotations: Record<string, string> = {
+    ...target.annotations,
+    [ANNOTATION_HASH]: hash,
+    [ANNOTATION_REGISTRIES]: present.join(","),
+  };
+  if (expiresAt) annotations[ANNOTATION_EXPIRES] = expiresAt.toISOString();
+  return {
+    target,
+    dockerconfigjson: json,
+    registries: present,
+    missing,
+    expiresAt,
+    hash,
+    labels: Object.freeze({ ...target.labels, [LABEL_MANAGED_BY]: "regcred", [LABEL_TARGET]: target.name }),
+    annotations: Object.freeze(annotations),
+  };
+}
+
+/** Whether a namespace is one the target writes into: include/exclude globs and label selector. */
+export function namespaceMatcher(target: Target): (ns: Namespace) => boolean {
+  const included = compileGlobs(target.namespaces.include);
+  const excluded = compileGlobs(target.namespaces.exclude);
+  const selector = target.namespaces.selector;
+  return (ns) => included(ns.name) && !excluded(ns.name) && matchesSelector(selector, ns.labels);
+}
+
+export interface PlanOptions {
+  /**
+   * Render every target into every given namespace, skipping selection: for `render` and the
+   * directory sink, where namespaces are named on the command line and have no labels.
+   */
+  ignoreSelection?: boolean;
+}
+
+/** A pure function: (credentials, targets, namespaces) -> the Secrets the cluster should hold. */
+export function plan(
+  targets: readonly Target[],
+  credentials: CredentialSet,
+  namespaces: readonly Namespace[],
+  options: PlanOptions = {},
+): Plan {
+  const secrets: DesiredSecret[] = [];
+  const bodies: TargetBody[] = [];
+  const problems: PlanProblem[] = [];
+  for (const target of targets) {
+    const body = targetBody(target, credentials);
+    if (!("dockerconfigjson" in body)) {
+      problems.push(body);
+      continue;
+    }
+    bodies.push(body);
+    const matches = options.ignoreSelection ? () => true : namespaceMatcher(target);
+    for (const ns of namespaces) {
+      if (matches(ns)) secrets.push({ namespace: ns.name, name: target.name, type: SECRET_TYPE, body });
+    }
+  }
+  return { secrets, bodies, problems };
+}

@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { FailureReason } from "../../providers/contract.ts";
+
+export type RefreshResult = "success" | "failure" | "expired";
+
+/**
+ * regcred's Prometheus metrics, on a registry of their own so tests and several daemons in one
+ * process never share series. Names follow Prometheus conventions: base units, _total, _seconds.
+ * No per-namespace label: a cluster has thousands.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly credentialExpiry = new Gauge({
+    name: "regcred_credential_expiry_timestamp_seconds",
+    help: "When the current credential of a registry stops being accepted (Unix seconds).",
+    labelNames: ["registry", "provider"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshes = new Counter({
+    name: "regcred_refresh_total",
+    help: "Credential refresh attempts by result (success, failure, expired: minted but already expired).",
+    labelNames: ["registry", "provider", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshFailures = new Counter({
+    name: "regcred_refresh_failures_total",
+    help: "Failed credential refreshes by classified reason.",
+    labelNames: ["registry", "provider", "reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshDuration = new Histogram({
+    name: "regcred_refresh_duration_seconds",
+    help: "How long a provider took to mint credentials.",
+    labelNames: ["registry", "provider"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly lastSuccess = new Gauge({
+    name: "regcred_last_success_timestamp_seconds",
+    help: "When a registry's credential was last minted successfully (Unix seconds).",
+    labelNames: ["registry", "provider"] as const,
+    registers: [this.registry],
+  });
+
+  readonly secretWrites = new Counter({
+    name: "regcred_secret_writes_total",
+    help: "Secret writes by target secret and result (created, updated, unchanged, deleted, failed).",
+    labelNames: ["secret", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly registryUp = new Gauge({
+    name: "regcred_registry_credential_usable",
+    help: "1 when the registry has a usable credential (fresh or last good), else 0.",
+    labelNames: ["registry", "provider"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "regcred_" });
+  }
+
+  recordRefresh(
+    registry: string,
+    provider: string,
+    outcome: { result: RefreshResult; seconds: number; reason?: FailureReason },
+  ): void {
+    this.refreshes.inc({ registry, provider, result: outcome.result });
+    this.refreshDuration.observe({ registry, provider }, outcome.seconds);
+    if (outcome.result === "failure") this.refreshFailures.inc({ registry, provider, reason: outcome.reason ?? "unknown" });
+  }
+
+  recordCredential(registry: string, provider: string, expiresAt: Date | null, mintedAt: number): void {
+    this.lastSuccess.set({ registry, provider }, mintedAt / 1000);
+    if (expiresAt) this.credentialExpiry.set({ registry, provider }, expiresAt.getTime() / 1000);
+    else this.credentialExpiry.remove({ registry, provider });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,33 @@
+import type { Namespace, Plan } from "../engine/plan.ts";
+
+export interface SinkResult {
+  created: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  failed: number;
+}
+
+/** Where desired Secrets go: a directory now, the Kubernetes API server later. */
+export interface Sink {
+  readonly description: string;
+  /** Make the destination hold exactly the plan's Secrets (only regcred's own are ever removed). */
+  apply(plan: Plan): Promise<SinkResult>;
+}
+
+/** The namespaces targets may write into, and news of their changes. */
+export interface NamespaceSource {
+  list(): readonly Namespace[];
+  /** Whether selection (globs, label selector) applies; false for namespaces named on the command line. */
+  readonly selective: boolean;
+  onChange(listener: () => void): () => void;
+}
+
+export function staticNamespaces(names: readonly string[]): NamespaceSource {
+  const list = names.map((name) => ({ name, labels: {} }));
+  return { list: () => list, selective: false, onChange: () => () => {} };
+}
+
+export function emptyResult(): SinkResult {
+  return { created: 0, updated: 0, unchanged: 0, deleted: 0, failed: 0 };
+}
