@@ -33,13 +33,25 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  if (issue.code !== "unrecognized_keys" && issue.code !== "custom" && issue.path.length > 0 && valueAt(root, issue.path) === undefined) {
+    return `missing; ${issue.message.replace(/^Invalid input: /, "").replace(/, received undefined$/, "")}`;
+  }
   if (issue.code === "unrecognized_keys") {
     return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   }
   if (issue.code === "invalid_key" && issue.issues[0]) return `invalid key: ${issue.issues[0].message}`;
   // zod's default text starts "Invalid input: expected ..."; the path already says where.
-  return issue.message.replace(/^Invalid input: /, "");
+  return issue.message.replace(/^Invalid (input|option): /, "");
 }
 
 export function parseConfig(file: string, text: string): Config {
@@ -50,11 +62,12 @@ export function parseConfig(file: string, text: string): Config {
       doc.errors.map((e) => ({ path: "", message: `YAML: ${e.message.split("\n")[0]}` })),
     );
   }
-  const result = configSchema.safeParse(doc.toJS() ?? {});
+  const raw: unknown = doc.toJS() ?? {};
+  const result = configSchema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(
       file,
-      result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue) })),
+      result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue, raw) })),
     );
   }
   return toConfig(file, result.data);
