@@ -32,13 +32,19 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export function buildRegistries(config: Config, log: Logger, overrides: Record<string, Provider> = {}): RegistryRuntime[] {
+export function buildRegistries(
+  config: Config,
+  log: Logger,
+  overrides: Record<string, Provider> = {},
+): RegistryRuntime[] {
   const ctx: ProviderContext = { log, secrets: createSecretReader(path.dirname(path.resolve(config.file))) };
   return config.registries.map((r) => ({
     name: r.name,
     kind: r.provider,
     policy: r.refresh,
-    provider: overrides[r.name] ?? providerFor(r.provider).create(r.settings, { ...ctx, log: log.child({ registry: r.name }) }),
+    provider:
+      overrides[r.name] ??
+      providerFor(r.provider).create(r.settings, { ...ctx, log: log.child({ registry: r.name }) }),
   }));
 }
 

@@ -49,7 +49,9 @@ export async function renderCommand(
   refresher.start();
   await refresher.settled();
   await refresher.stop();
-  const targets = options.secret?.length ? config.secrets.filter((s) => options.secret!.includes(s.name)) : config.secrets;
+  const targets = options.secret?.length
+    ? config.secrets.filter((s) => options.secret!.includes(s.name))
+    : config.secrets;
   const desired = plan(targets, refresher.credentials(), staticNamespaces(options.namespace).list(), {
     ignoreSelection: true,
   });
@@ -69,21 +71,36 @@ interface SinkOptions {
   namespace: string[];
 }
 
-function sinkAndNamespaces(options: SinkOptions, log: Logger, metrics: Metrics): { sink: Sink; namespaces: NamespaceSource } {
-  return { sink: createSink(options.output, { log, metrics }), namespaces: staticNamespaces(options.namespace) };
+function sinkAndNamespaces(
+  options: SinkOptions,
+  log: Logger,
+  metrics: Metrics,
+): { sink: Sink; namespaces: NamespaceSource } {
+  return {
+    sink: createSink(options.output, { log, metrics }),
+    namespaces: staticNamespaces(options.namespace),
+  };
 }
 
 /** Mint and write once; non-zero exit on any failure (Helm hooks, CronJob migration). */
 export async function onceCommand(options: CommonOptions & SinkOptions, io: Io): Promise<number> {
   const { config, log } = await setup(options, io);
   const metrics = new Metrics();
-  const daemon = await startDaemon({ config, log, metrics, ...sinkAndNamespaces(options, log, metrics), serve: false });
+  const daemon = await startDaemon({
+    config,
+    log,
+    metrics,
+    ...sinkAndNamespaces(options, log, metrics),
+    serve: false,
+  });
   await daemon.refresher.settled();
   daemon.sync.trigger();
   await daemon.sync.idle();
   await daemon.stop();
   const last = daemon.sync.last;
-  io.stdout(`${daemon.sync.last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`);
+  io.stdout(
+    `${daemon.sync.last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`,
+  );
   const failed =
     daemon.refresher.status().some((s) => s.lastError !== null) ||
     !last ||
@@ -101,8 +118,17 @@ export async function runCommand(
   const { config, log } = await setup(options, io);
   if (options.port !== undefined) config.server.port = options.port;
   const metrics = new Metrics({ processMetrics: true });
-  const daemon: Daemon = await startDaemon({ config, log, metrics, ...sinkAndNamespaces(options, log, metrics), serve: true });
-  log.info({ url: daemon.server?.url, registries: config.registries.length, secrets: config.secrets.length }, "regcred running");
+  const daemon: Daemon = await startDaemon({
+    config,
+    log,
+    metrics,
+    ...sinkAndNamespaces(options, log, metrics),
+    serve: true,
+  });
+  log.info(
+    { url: daemon.server?.url, registries: config.registries.length, secrets: config.secrets.length },
+    "regcred running",
+  );
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, "shutting down: stopping timers, letting writes finish");

@@ -12,24 +12,51 @@ const DEFAULT_NAMESPACES: readonly string[] = Object.freeze(["default"]);
 // Repeatable and comma-separated; the first one given replaces the default.
 function namespaces(value: string, previous: readonly string[] = []): string[] {
   const base = previous === DEFAULT_NAMESPACES ? [] : previous;
-  return [...base, ...value.split(",").map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...base,
+    ...value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 export function buildProgram(io: Io, exit: (code: number) => void): Command {
   const program = new Command("regcred")
-    .description("Keeps Kubernetes image pull secrets fresh: mints short-lived registry credentials and writes them as dockerconfigjson Secrets.")
+    .description(
+      "Keeps Kubernetes image pull secrets fresh: mints short-lived registry credentials and writes them as dockerconfigjson Secrets.",
+    )
     .version(version(), "-v, --version")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 
-  const config = () => new Option("-c, --config <file>", "config file (env REGCRED_CONFIG)").default(DEFAULT_CONFIG);
-  const logLevel = () => new Option("--log-level <level>", "override the config's log level").choices(["trace", "debug", "info", "warn", "error", "silent"]);
-  const output = () => new Option("-o, --output <sink>", "where Secrets go: kube, or dir:PATH (one file per namespace/secret)").default("kube");
-  const namespace = () => new Option("-n, --namespace <names>", "namespaces to write into, for dir: output (repeatable, comma-separated)").argParser(namespaces);
+  const config = () =>
+    new Option("-c, --config <file>", "config file (env REGCRED_CONFIG)").default(DEFAULT_CONFIG);
+  const logLevel = () =>
+    new Option("--log-level <level>", "override the config's log level").choices([
+      "trace",
+      "debug",
+      "info",
+      "warn",
+      "error",
+      "silent",
+    ]);
+  const output = () =>
+    new Option(
+      "-o, --output <sink>",
+      "where Secrets go: kube, or dir:PATH (one file per namespace/secret)",
+    ).default("kube");
+  const namespace = () =>
+    new Option(
+      "-n, --namespace <names>",
+      "namespaces to write into, for dir: output (repeatable, comma-separated)",
+    ).argParser(namespaces);
 
   program
     .command("run")
-    .description("run the daemon: refresh before expiry, write on change, serve /metrics /healthz /readyz /status")
+    .description(
+      "run the daemon: refresh before expiry, write on change, serve /metrics /healthz /readyz /status",
+    )
     .addOption(config())
     .addOption(output())
     .addOption(namespace().default(DEFAULT_NAMESPACES))
@@ -39,7 +66,9 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
 
   program
     .command("once")
-    .description("mint every registry and write once; exit non-zero on any failure (Helm hooks, CronJob migration)")
+    .description(
+      "mint every registry and write once; exit non-zero on any failure (Helm hooks, CronJob migration)",
+    )
     .addOption(config())
     .addOption(output())
     .addOption(namespace().default(DEFAULT_NAMESPACES))
@@ -48,7 +77,9 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
 
   program
     .command("render")
-    .description("mint and print the Secrets as YAML, like kubectl create secret docker-registry --dry-run=client -o yaml")
+    .description(
+      "mint and print the Secrets as YAML, like kubectl create secret docker-registry --dry-run=client -o yaml",
+    )
     .addOption(config())
     .addOption(namespace().default(DEFAULT_NAMESPACES))
     .option("-s, --secret <name...>", "only these secrets")
@@ -64,7 +95,10 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
   return program;
 }
 
-const processIo: Io = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) };
+const processIo: Io = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+};
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code: number = EXIT.ok;
@@ -82,4 +116,3 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT.failure;
   }
 }
-

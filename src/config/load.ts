@@ -43,7 +43,12 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
-  if (issue.code !== "unrecognized_keys" && issue.code !== "custom" && issue.path.length > 0 && valueAt(root, issue.path) === undefined) {
+  if (
+    issue.code !== "unrecognized_keys" &&
+    issue.code !== "custom" &&
+    issue.path.length > 0 &&
+    valueAt(root, issue.path) === undefined
+  ) {
     return `missing; ${issue.message.replace(/^Invalid input: /, "").replace(/, received undefined$/, "")}`;
   }
   if (issue.code === "unrecognized_keys") {
@@ -67,7 +72,10 @@ export function parseConfig(file: string, text: string): Config {
   if (!result.success) {
     throw new ConfigError(
       file,
-      result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue, raw) })),
+      result.error.issues.map((issue) => ({
+        path: formatPath(issue.path),
+        message: describeIssue(issue, raw),
+      })),
     );
   }
   return toConfig(file, result.data);
@@ -78,7 +86,9 @@ export async function loadConfig(file: string): Promise<Config> {
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new ConfigError(file, [{ path: "", message: `cannot read file: ${(err as NodeJS.ErrnoException).code}` }]);
+    throw new ConfigError(file, [
+      { path: "", message: `cannot read file: ${(err as NodeJS.ErrnoException).code}` },
+    ]);
   }
   return parseConfig(file, text);
 }

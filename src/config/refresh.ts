@@ -7,7 +7,10 @@ const cronSchedule = z.string().refine((expr) => cron.validate(expr), {
 });
 
 const fraction = (min: number, max: number, what: string) =>
-  z.number({ error: `expected a number, ${what}` }).min(min, `expected ${what}`).max(max, `expected ${what}`);
+  z
+    .number({ error: `expected a number, ${what}` })
+    .min(min, `expected ${what}`)
+    .max(max, `expected ${what}`);
 
 const retryFields = {
   initial: duration,
@@ -60,7 +63,10 @@ export type RefreshOverride = z.infer<typeof refreshOverride>;
 
 export function mergeRefresh(base: RefreshPolicy, override: RefreshOverride | undefined): RefreshPolicy {
   if (!override) return base;
-  const merged: RefreshPolicy = { ...base, retry: { ...base.retry, ...stripUndefined(override.retry ?? {}) } };
+  const merged: RefreshPolicy = {
+    ...base,
+    retry: { ...base.retry, ...stripUndefined(override.retry ?? {}) },
+  };
   for (const [key, value] of Object.entries(override)) {
     if (key !== "retry" && value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }

@@ -5,7 +5,10 @@ import { normalizeRegistryKey } from "../engine/registry-key.ts";
 export const resourceName = z
   .string()
   .max(63, "expected at most 63 characters")
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a lowercase DNS label ([a-z0-9-], starting and ending alphanumeric)");
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    "expected a lowercase DNS label ([a-z0-9-], starting and ending alphanumeric)",
+  );
 
 /** A registry auth key, normalized to the form kubelet matches. */
 export const registryKey = z.string().transform((text, ctx) => {

@@ -1,8 +1,13 @@
 import { z } from "zod";
 import { providerDefinitions, providerKinds, type RegistrySettings } from "../../providers/index.ts";
-import { resourceName } from "./registry-entry.ts";
 import { labelSelector, namespaceGlob } from "./selector.ts";
-import { DEFAULT_REFRESH, checkPolicy, mergeRefresh, refreshOverride, type RefreshPolicy } from "./refresh.ts";
+import {
+  DEFAULT_REFRESH,
+  checkPolicy,
+  mergeRefresh,
+  refreshOverride,
+  type RefreshPolicy,
+} from "./refresh.ts";
 
 // Secret names are DNS subdomains (253 chars), unlike the DNS-label registry names.
 const secretName = z
@@ -63,7 +68,9 @@ export const configSchema = z
       })
       .default({ port: 8080, host: "0.0.0.0" }),
     log: z
-      .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") })
+      .strictObject({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+      })
       .default({ level: "info" }),
   })
   .superRefine((config, ctx) => {
@@ -97,7 +104,8 @@ export const configSchema = z
       });
     });
     const base = mergeRefresh(DEFAULT_REFRESH, config.refresh);
-    for (const problem of checkPolicy(base)) ctx.addIssue({ code: "custom", path: ["refresh"], message: problem });
+    for (const problem of checkPolicy(base))
+      ctx.addIssue({ code: "custom", path: ["refresh"], message: problem });
     config.registries.forEach((r, i) => {
       for (const problem of checkPolicy(mergeRefresh(base, (r as { refresh?: object }).refresh))) {
         ctx.addIssue({ code: "custom", path: ["registries", i, "refresh"], message: problem });

@@ -7,9 +7,11 @@ import { z } from "zod";
 export const secretRef = z.union(
   [
     z.strictObject({ file: z.string().min(1, "expected a file path") }),
-    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name") }),
+    z.strictObject({
+      env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"),
+    }),
   ],
-  { error: 'expected { file: PATH } or { env: NAME }' },
+  { error: "expected { file: PATH } or { env: NAME }" },
 );
 
 export type SecretRef = z.infer<typeof secretRef>;

@@ -41,7 +41,10 @@ export const labelSelector = z.strictObject({
 });
 export type LabelSelector = z.infer<typeof labelSelector>;
 
-export function matchesSelector(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+export function matchesSelector(
+  selector: LabelSelector | undefined,
+  labels: Record<string, string>,
+): boolean {
   if (!selector) return true;
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (labels[key] !== value) return false;

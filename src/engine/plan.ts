@@ -21,6 +21,8 @@ export interface Namespace {
 export interface TargetBody {
   target: Target;
   dockerconfigjson: string;
+  /** The Secret's `data` value: base64 of dockerconfigjson, encoded once for every namespace. */
+  data: string;
   /** Registry names whose credentials are in the body. */
   registries: string[];
   /** Registry names the target lists that have no usable credential right now. */
@@ -93,6 +95,7 @@ export function targetBody(target: Target, credentials: CredentialSet): TargetBo
   return {
     target,
     dockerconfigjson: json,
+    data: Buffer.from(json).toString("base64"),
     registries: present,
     missing,
     expiresAt,

@@ -1,7 +1,13 @@
 import type { Logger } from "pino";
 import type { RefreshPolicy } from "../config/refresh.ts";
 import { formatDuration } from "../config/duration.ts";
-import { failureReason, ProviderError, type Credential, type FailureReason, type Provider } from "../../providers/contract.ts";
+import {
+  failureReason,
+  ProviderError,
+  type Credential,
+  type FailureReason,
+  type Provider,
+} from "../../providers/contract.ts";
 import { redact, registerSecret } from "../observe/redact.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { backoffDelay, earliestExpiry, refreshDelay, type Random } from "./schedule.ts";
@@ -108,8 +114,10 @@ export class Refresher {
   start(): void {
     for (const entry of this.entries.values()) {
       const { rt } = entry;
-      if (rt.provider.watch) entry.stops.push(rt.provider.watch(() => void this.attempt(entry, "source changed")));
-      if (rt.policy.schedule) entry.stops.push(this.cron(rt.policy.schedule, () => void this.attempt(entry, "schedule")));
+      if (rt.provider.watch)
+        entry.stops.push(rt.provider.watch(() => void this.attempt(entry, "source changed")));
+      if (rt.policy.schedule)
+        entry.stops.push(this.cron(rt.policy.schedule, () => void this.attempt(entry, "schedule")));
       void this.attempt(entry, "start");
     }
   }
@@ -195,7 +203,8 @@ export class Refresher {
       entry.inFlight = null;
       if (!entry.attempted) {
         entry.attempted = true;
-        if ([...this.entries.values()].every((e) => e.attempted)) this.settledWaiters.splice(0).forEach((r) => r());
+        if ([...this.entries.values()].every((e) => e.attempted))
+          this.settledWaiters.splice(0).forEach((r) => r());
       }
       if (entry.again && !this.stopped) {
         entry.again = false;
@@ -213,7 +222,10 @@ export class Refresher {
     const controller = new AbortController();
     entry.controller = controller;
     const timeout = setTimeout(
-      () => controller.abort(new ProviderError("timeout", `mint took longer than ${formatDuration(rt.policy.timeout)}`)),
+      () =>
+        controller.abort(
+          new ProviderError("timeout", `mint took longer than ${formatDuration(rt.policy.timeout)}`),
+        ),
       rt.policy.timeout,
     );
     this.log.debug({ ...labels, why }, "refreshing credential");
@@ -246,12 +258,19 @@ export class Refresher {
     entry.failures = 0;
     clearTimeout(entry.expiryTimer);
     const expired = expiresAt !== null && expiresAt.getTime() <= now;
-    this.metrics.recordRefresh(rt.name, rt.kind, { result: expired ? "expired" : "success", seconds: (now - started) / 1000 });
+    this.metrics.recordRefresh(rt.name, rt.kind, {
+      result: expired ? "expired" : "success",
+      seconds: (now - started) / 1000,
+    });
     this.metrics.recordCredential(rt.name, rt.kind, expiresAt, now);
     this.metrics.registryUp.set(labels, 1);
     const delay = refreshDelay(rt.policy, now, expiresAt, this.random);
     this.schedule(entry, delay);
-    const fields = { ...labels, expiresAt: expiresAt?.toISOString() ?? null, nextRefreshIn: delay === null ? null : formatDuration(delay) };
+    const fields = {
+      ...labels,
+      expiresAt: expiresAt?.toISOString() ?? null,
+      nextRefreshIn: delay === null ? null : formatDuration(delay),
+    };
     if (expired) {
       this.log.warn(
         fields,
@@ -274,7 +293,11 @@ export class Refresher {
     const wasUsable = this.usable(entry, now);
     entry.failures += 1;
     entry.lastError = { reason, message, at: new Date(now) };
-    this.metrics.recordRefresh(rt.name, rt.kind, { result: "failure", reason, seconds: (now - started) / 1000 });
+    this.metrics.recordRefresh(rt.name, rt.kind, {
+      result: "failure",
+      reason,
+      seconds: (now - started) / 1000,
+    });
     const delay = backoffDelay(rt.policy, entry.failures, this.random);
     this.schedule(entry, delay);
     const requestId = err instanceof ProviderError ? err.requestId : undefined;
@@ -291,15 +314,21 @@ export class Refresher {
   /** While failing, drop the last good credential the moment it expires. */
   private armExpiry(entry: Entry, delay: number): void {
     clearTimeout(entry.expiryTimer);
-    entry.expiryTimer = setTimeout(() => {
-      if (this.stopped || entry.lastError === null) return;
-      const left = (entry.expiresAt?.getTime() ?? 0) - this.now();
-      if (left > 0) return this.armExpiry(entry, left);
-      const labels = { registry: entry.rt.name, provider: entry.rt.kind };
-      this.metrics.registryUp.set(labels, 0);
-      this.log.error(labels, `last good credential for ${entry.rt.name} expired while refreshes fail: dropped from Secrets`);
-      this.onChange(entry.rt.name);
-    }, Math.min(delay, MAX_TIMER_MS));
+    entry.expiryTimer = setTimeout(
+      () => {
+        if (this.stopped || entry.lastError === null) return;
+        const left = (entry.expiresAt?.getTime() ?? 0) - this.now();
+        if (left > 0) return this.armExpiry(entry, left);
+        const labels = { registry: entry.rt.name, provider: entry.rt.kind };
+        this.metrics.registryUp.set(labels, 0);
+        this.log.error(
+          labels,
+          `last good credential for ${entry.rt.name} expired while refreshes fail: dropped from Secrets`,
+        );
+        this.onChange(entry.rt.name);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
     entry.expiryTimer.unref?.();
   }
 
@@ -322,7 +351,8 @@ function checkCredentials(credentials: Credential[]): void {
   }
   for (const c of credentials) {
     if (!c.password) throw new ProviderError("invalid_response", "provider returned an empty password");
-    if (c.registries.length === 0) throw new ProviderError("invalid_response", "provider returned a credential for no registry");
+    if (c.registries.length === 0)
+      throw new ProviderError("invalid_response", "provider returned a credential for no registry");
   }
 }
 

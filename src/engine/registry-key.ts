@@ -5,10 +5,16 @@
  */
 export const DOCKER_HUB_KEY = "https://index.docker.io/v1/";
 
-const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+const DOCKER_HUB_ALIASES = new Set([
+  "docker.io",
+  "index.docker.io",
+  "registry-1.docker.io",
+  "registry.hub.docker.com",
+]);
 
 // host (DNS name, IPv4 or [IPv6], with * wildcards per label) [:port] [/path]
-const KEY = /^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?|\*)(\.(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))*(:\d{1,5})?(\/[A-Za-z0-9._\-/]*)?$/;
+const KEY =
+  /^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?|\*)(\.(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))*(:\d{1,5})?(\/[A-Za-z0-9._\-/]*)?$/;
 const IPV6_KEY = /^\[[0-9a-f:]+\](:\d{1,5})?(\/[A-Za-z0-9._\-/]*)?$/;
 
 export type KeyResult = { ok: true; key: string } | { ok: false; error: string };
@@ -26,7 +32,10 @@ export function normalizeRegistryKey(input: string): KeyResult {
   if (host.endsWith(":443") && !pathPart) host = host.slice(0, -4);
   const key = host + pathPart;
   if (!KEY.test(key) && !IPV6_KEY.test(key)) {
-    return { ok: false, error: `expected a registry host[:port][/path] such as "ghcr.io", got ${JSON.stringify(input)}` };
+    return {
+      ok: false,
+      error: `expected a registry host[:port][/path] such as "ghcr.io", got ${JSON.stringify(input)}`,
+    };
   }
   const port = /:(\d+)/.exec(host)?.[1];
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {

@@ -14,7 +14,12 @@ export function withJitter(ms: number, jitter: number, random: Random): number {
  * `minInterval` (the floor wins: an already-expired credential waits minInterval, so no
  * hot loop). null: the credential does not expire, nothing to schedule.
  */
-export function refreshDelay(policy: RefreshPolicy, now: number, expiresAt: Date | null, random: Random): number | null {
+export function refreshDelay(
+  policy: RefreshPolicy,
+  now: number,
+  expiresAt: Date | null,
+  random: Random,
+): number | null {
   if (expiresAt === null) return null;
   const remaining = expiresAt.getTime() - now;
   if (remaining <= 0) return policy.minInterval;

@@ -63,13 +63,18 @@ export class SyncLoop {
 
   private async pass(): Promise<void> {
     const { targets, refresher, namespaces, sink, log } = this.deps;
-    const desired = plan(targets, refresher.credentials(), namespaces.list(), { ignoreSelection: !namespaces.selective });
+    const desired = plan(targets, refresher.credentials(), namespaces.list(), {
+      ignoreSelection: !namespaces.selective,
+    });
     for (const problem of desired.problems) {
       log.error({ secret: problem.target }, `secret ${problem.target} not written: ${problem.message}`);
     }
     for (const body of desired.bodies) {
       if (body.missing.length > 0) {
-        log.warn({ secret: body.target.name, missing: body.missing }, `secret ${body.target.name} written without ${body.missing.join(", ")}: no usable credential`);
+        log.warn(
+          { secret: body.target.name, missing: body.missing },
+          `secret ${body.target.name} written without ${body.missing.join(", ")}: no usable credential`,
+        );
       }
     }
     try {
@@ -83,7 +88,10 @@ export class SyncLoop {
       const message = err instanceof Error ? err.message : String(err);
       this.last = { at: new Date(), plan: desired, result: this.last?.result ?? null, error: message };
       const delay = backoffDelay(this.deps.policy, this.failures, Math.random);
-      log.error({ err, failures: this.failures, retryInMs: Math.round(delay) }, `writing secrets to ${sink.description} failed`);
+      log.error(
+        { err, failures: this.failures, retryInMs: Math.round(delay) },
+        `writing secrets to ${sink.description} failed`,
+      );
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.trigger(), delay);
       this.retryTimer.unref?.();

@@ -72,7 +72,8 @@ export class Metrics {
   ): void {
     this.refreshes.inc({ registry, provider, result: outcome.result });
     this.refreshDuration.observe({ registry, provider }, outcome.seconds);
-    if (outcome.result === "failure") this.refreshFailures.inc({ registry, provider, reason: outcome.reason ?? "unknown" });
+    if (outcome.result === "failure")
+      this.refreshFailures.inc({ registry, provider, reason: outcome.reason ?? "unknown" });
   }
 
   recordCredential(registry: string, provider: string, expiresAt: Date | null, mintedAt: number): void {

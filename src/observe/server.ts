@@ -37,7 +37,11 @@ export async function startHttpServer(
         return send(200, "text/plain", "ok\n");
       case "/readyz": {
         const { ready, reasons } = deps.probes.ready();
-        return send(ready ? 200 : 503, "text/plain", ready ? "ok\n" : `not ready:\n${reasons.map((r) => `- ${r}\n`).join("")}`);
+        return send(
+          ready ? 200 : 503,
+          "text/plain",
+          ready ? "ok\n" : `not ready:\n${reasons.map((r) => `- ${r}\n`).join("")}`,
+        );
       }
       case "/status":
         return send(200, "application/json", `${JSON.stringify(deps.probes.status(), null, 2)}\n`);

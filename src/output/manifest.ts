@@ -26,7 +26,7 @@ export function secretManifest(secret: DesiredSecret): SecretManifest {
       annotations: { ...secret.body.annotations },
     },
     type: secret.type,
-    data: { ".dockerconfigjson": Buffer.from(secret.body.dockerconfigjson).toString("base64") },
+    data: { ".dockerconfigjson": secret.body.data },
   };
 }
 

@@ -37,7 +37,11 @@ async function render(args: string[]) {
   let stdout = "";
   let stderr = "";
   const { log } = captureLogger();
-  const code = await main(["render", ...args], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), log });
+  const code = await main(["render", ...args], {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    log,
+  });
   return { code, stdout, stderr };
 }
 

@@ -21,14 +21,26 @@ server: { port: 0, host: 127.0.0.1 }
     );
     const child = spawn(
       path.join(root, "node_modules/.bin/tsx"),
-      ["src/main.ts", "run", "-c", path.join(dir, "config.yaml"), "--output", `dir:${path.join(dir, "out")}`, "-n", "demo"],
+      [
+        "src/main.ts",
+        "run",
+        "-c",
+        path.join(dir, "config.yaml"),
+        "--output",
+        `dir:${path.join(dir, "out")}`,
+        "-n",
+        "demo",
+      ],
       { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
 
-    await vi.waitFor(() => expect(stderr).toContain('"msg":"regcred running"'), { timeout: 20_000, interval: 100 });
+    await vi.waitFor(() => expect(stderr).toContain('"msg":"regcred running"'), {
+      timeout: 20_000,
+      interval: 100,
+    });
     const url = /"url":"([^"]+)"/.exec(stderr)![1]!;
     await vi.waitFor(
       async () => {

@@ -6,12 +6,17 @@ import { main } from "../../src/cli/program.ts";
 
 const fixtures = path.resolve(import.meta.dirname, "../fixtures");
 const badDir = path.join(fixtures, "bad");
-const badFiles = readdirSync(badDir).filter((f) => f.endsWith(".yaml")).sort();
+const badFiles = readdirSync(badDir)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
 
 async function validate(file: string) {
   let stdout = "";
   let stderr = "";
-  const code = await main(["validate", "-c", file], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+  const code = await main(["validate", "-c", file], {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+  });
   return { code, stdout, stderr };
 }
 

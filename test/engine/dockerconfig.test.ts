@@ -8,7 +8,9 @@ describe("renderDockerConfig", () => {
       { key: "zz.example.com", username: "u2", password: "p2-secret", source: "b" },
       { key: "aa.example.com:5000", username: "u1", password: "p1:with:colons", source: "a" },
     ]);
-    const parsed = JSON.parse(json) as { auths: Record<string, { username: string; password: string; auth: string }> };
+    const parsed = JSON.parse(json) as {
+      auths: Record<string, { username: string; password: string; auth: string }>;
+    };
     expect(Object.keys(parsed.auths)).toEqual(["aa.example.com:5000", "zz.example.com"]);
     expect(parsed.auths["aa.example.com:5000"]).toEqual({
       username: "u1",
@@ -37,7 +39,9 @@ describe("renderDockerConfig", () => {
     expect(() => renderDockerConfig([{ key: "a.io", username: "u", password: huge, source: "big" }])).toThrow(
       /over the 1 MiB Secret limit/,
     );
-    expect(() => renderDockerConfig([{ key: "a.io", username: "u", password: huge, source: "big" }])).toThrow(RenderError);
+    expect(() => renderDockerConfig([{ key: "a.io", username: "u", password: huge, source: "big" }])).toThrow(
+      RenderError,
+    );
   });
 });
 

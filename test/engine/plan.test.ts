@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { plan, ANNOTATION_EXPIRES, ANNOTATION_HASH, LABEL_MANAGED_BY, LABEL_TARGET, SECRET_TYPE } from "../../src/engine/plan.ts";
+import {
+  plan,
+  ANNOTATION_EXPIRES,
+  ANNOTATION_HASH,
+  LABEL_MANAGED_BY,
+  LABEL_TARGET,
+  SECRET_TYPE,
+  type Namespace,
+} from "../../src/engine/plan.ts";
 import type { Credential } from "../../providers/contract.ts";
 import { target } from "../helpers/config.ts";
 
@@ -9,7 +17,7 @@ const cred = (registries: string[], password: string, expiresAt: Date | null = n
   password,
   expiresAt,
 });
-const namespaces = [
+const namespaces: Namespace[] = [
   { name: "default", labels: {} },
   { name: "team-a", labels: { pulls: "private" } },
   { name: "team-b", labels: { pulls: "public" } },
@@ -31,7 +39,11 @@ describe("plan", () => {
     const t = target({
       name: "regcred",
       registries: ["r"],
-      namespaces: { include: ["team-*"], exclude: [], selector: { matchExpressions: [{ key: "pulls", operator: "NotIn", values: ["public"] }] } },
+      namespaces: {
+        include: ["team-*"],
+        exclude: [],
+        selector: { matchExpressions: [{ key: "pulls", operator: "NotIn", values: ["public"] }] },
+      },
     });
     const p = plan([t], new Map([["r", [cred(["ghcr.io"], "pw-1234")]]]), namespaces);
     expect(p.secrets.map((s) => s.namespace)).toEqual(["team-a"]);
@@ -52,7 +64,11 @@ describe("plan", () => {
     expect(p.secrets).toHaveLength(4);
     const body = p.secrets[0]!.body;
     expect(p.secrets.every((s) => s.body === body && s.type === SECRET_TYPE)).toBe(true);
-    expect(Object.keys(JSON.parse(body.dockerconfigjson).auths)).toEqual(["a.example.com", "b.example.com", "c.example.com"]);
+    expect(Object.keys(JSON.parse(body.dockerconfigjson).auths)).toEqual([
+      "a.example.com",
+      "b.example.com",
+      "c.example.com",
+    ]);
     expect(body.expiresAt).toEqual(soon);
     expect(body.annotations[ANNOTATION_EXPIRES]).toBe(soon.toISOString());
     expect(body.annotations[ANNOTATION_HASH]).toMatch(/^[0-9a-f]{16}$/);

@@ -12,7 +12,10 @@ const H = 60 * M;
 const T0 = Date.parse("2026-11-22T00:00:00Z");
 const policy: RefreshPolicy = { ...DEFAULT_REFRESH, jitter: 0, retry: { initial: 5 * S, max: 5 * M } };
 
-function setup(registries: Array<Omit<RegistryRuntime, "kind" | "policy"> & { policy?: RefreshPolicy }>, cron?: CronStarter) {
+function setup(
+  registries: Array<Omit<RegistryRuntime, "kind" | "policy"> & { policy?: RefreshPolicy }>,
+  cron?: CronStarter,
+) {
   const { log, lines, records } = captureLogger();
   const metrics = new Metrics();
   const changes: string[] = [];
@@ -35,7 +38,11 @@ afterEach(() => {
 
 describe("Refresher", () => {
   it("refreshes at half the remaining lifetime, again and again", async () => {
-    const provider = new ScriptedProvider([ok("pw-first", at(12 * H)), ok("pw-second", at(18 * H)), ok("pw-third", at(24 * H))]);
+    const provider = new ScriptedProvider([
+      ok("pw-first", at(12 * H)),
+      ok("pw-second", at(18 * H)),
+      ok("pw-third", at(24 * H)),
+    ]);
     const { refresher, changes } = setup([{ name: "ecr", provider }]);
     refresher.start();
     await refresher.settled();
@@ -57,11 +64,14 @@ describe("Refresher", () => {
       [0, 5 * H * 0.8],
       [0.75, 5 * H * 1.1],
     ] as const) {
-      const refresher = new Refresher([{ name: "r", kind: "test", policy: { ...policy, jitter: 0.2 }, provider }], {
-        log,
-        metrics: new Metrics(),
-        random: () => r,
-      });
+      const refresher = new Refresher(
+        [{ name: "r", kind: "test", policy: { ...policy, jitter: 0.2 }, provider }],
+        {
+          log,
+          metrics: new Metrics(),
+          random: () => r,
+        },
+      );
       refresher.start();
       await refresher.settled();
       expect(refresher.status()[0]!.nextRefreshAt!.getTime() - Date.now()).toBeCloseTo(expected, -1);
@@ -83,7 +93,9 @@ describe("Refresher", () => {
     expect(status.state).toBe("failing");
     expect(status.lastError).toMatchObject({ reason: "throttled", message: "Rate exceeded" });
     expect(refresher.credentials().get("ecr")![0]!.password).toBe("pw-good");
-    expect(await metrics.text()).toMatch(/regcred_refresh_failures_total\{registry="ecr",provider="test",reason="throttled"\} \d+/);
+    expect(await metrics.text()).toMatch(
+      /regcred_refresh_failures_total\{registry="ecr",provider="test",reason="throttled"\} \d+/,
+    );
     await refresher.stop();
   });
 
@@ -112,7 +124,9 @@ describe("Refresher", () => {
     const warning = records().find((r) => r.level === "warn");
     expect(warning?.msg).toMatch(/arrived already expired/);
     const text = await metrics.text();
-    expect(text).toContain(`regcred_credential_expiry_timestamp_seconds{registry="moto",provider="test"} ${Date.parse("2015-01-01T00:00:00Z") / 1000}`);
+    expect(text).toContain(
+      `regcred_credential_expiry_timestamp_seconds{registry="moto",provider="test"} ${Date.parse("2015-01-01T00:00:00Z") / 1000}`,
+    );
     expect(text).toMatch(/regcred_refresh_total\{registry="moto",provider="test",result="expired"\} 1/);
     await vi.advanceTimersByTimeAsync(10 * M);
     // one call at start, then one per minInterval: 11 in 10 minutes, not thousands
@@ -148,7 +162,10 @@ describe("Refresher", () => {
       return () => (tick = undefined);
     };
     const provider = new ScriptedProvider([ok("pw-cron", at(12 * H))]);
-    const { refresher } = setup([{ name: "c", provider, policy: { ...policy, schedule: "*/5 * * * *" } }], cron);
+    const { refresher } = setup(
+      [{ name: "c", provider, policy: { ...policy, schedule: "*/5 * * * *" } }],
+      cron,
+    );
     refresher.start();
     await refresher.settled();
     tick!();
@@ -166,7 +183,10 @@ describe("Refresher", () => {
     const { refresher } = setup([{ name: "c", provider, policy: { ...policy, schedule: "* * * * * *" } }]);
     refresher.start();
     await refresher.settled();
-    await vi.waitFor(() => expect(provider.calls.length).toBeGreaterThanOrEqual(2), { timeout: 3_000, interval: 50 });
+    await vi.waitFor(() => expect(provider.calls.length).toBeGreaterThanOrEqual(2), {
+      timeout: 3_000,
+      interval: 50,
+    });
     await refresher.stop();
   });
 

@@ -49,7 +49,9 @@ describe("backoffDelay", () => {
   const p = { ...policy, jitter: 0, retry: { initial: 5_000, max: 300_000 } };
 
   it("doubles from retry.initial", () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(p, n, () => 0.5))).toEqual([5_000, 10_000, 20_000, 40_000, 80_000]);
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(p, n, () => 0.5))).toEqual([
+      5_000, 10_000, 20_000, 40_000, 80_000,
+    ]);
   });
 
   it("caps at retry.max, jitter included", () => {

@@ -27,7 +27,9 @@ export class ScriptedProvider implements Provider {
     this.calls.push(this.now());
     const step = this.steps.length > 1 ? this.steps.shift()! : this.steps[0]!;
     if ("hang" in step) {
-      return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
+      );
     }
     if ("fail" in step) throw step.fail;
     return step.ok;
@@ -43,9 +45,16 @@ export class ScriptedProvider implements Provider {
   }
 }
 
-export const ok = (password: string, expiresAt: Date | null, registries = ["registry.example.com"]): { ok: Credential[] } => ({
+export const ok = (
+  password: string,
+  expiresAt: Date | null,
+  registries = ["registry.example.com"],
+): { ok: Credential[] } => ({
   ok: [{ registries, username: "user", password, expiresAt }],
 });
-export const fail = (reason: ProviderError["reason"] = "network", message = "connection refused"): { fail: ProviderError } => ({
+export const fail = (
+  reason: ProviderError["reason"] = "network",
+  message = "connection refused",
+): { fail: ProviderError } => ({
   fail: new ProviderError(reason, message),
 });

@@ -23,7 +23,12 @@ server: { port: 0, host: 127.0.0.1 }
 `);
 
 /** Known values: every one must stay out of logs, errors, /status and /metrics. */
-const secrets = ["tok-AAAA-first-value", "tok-BBBB-second-value", "tok-CCCC-third-value", "tok-DDDD-fourth-value"];
+const secrets = [
+  "tok-AAAA-first-value",
+  "tok-BBBB-second-value",
+  "tok-CCCC-third-value",
+  "tok-DDDD-fourth-value",
+];
 
 function rotatingProvider(): Provider & { calls: number } {
   let i = 0;
@@ -33,16 +38,29 @@ function rotatingProvider(): Provider & { calls: number } {
       this.calls++;
       const n = i++;
       // The third mint fails with an upstream error that echoes the token, as some APIs do.
-      if (n === 2) throw new ProviderError("bad_credentials", `token ${secrets[1]} rejected (auth ${Buffer.from(`robot:${secrets[1]}`).toString("base64")})`);
+      if (n === 2)
+        throw new ProviderError(
+          "bad_credentials",
+          `token ${secrets[1]} rejected (auth ${Buffer.from(`robot:${secrets[1]}`).toString("base64")})`,
+        );
       const password = secrets[Math.min(n, secrets.length - 1)]!;
-      return [{ registries: ["registry.example.com"], username: "robot", password, expiresAt: new Date(Date.now() + 2_000) }];
+      return [
+        {
+          registries: ["registry.example.com"],
+          username: "robot",
+          password,
+          expiresAt: new Date(Date.now() + 2_000),
+        },
+      ];
     },
   };
 }
 
 const steady: Provider = {
   async mint() {
-    return [{ registries: ["quay.io"], username: "quay-bot", password: "quay-steady-password-1", expiresAt: null }];
+    return [
+      { registries: ["quay.io"], username: "quay-bot", password: "quay-steady-password-1", expiresAt: null },
+    ];
   },
 };
 
@@ -67,7 +85,10 @@ describe("daemon", () => {
       serve: true,
       providers: { rotating, steady },
     });
-    await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(5), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(5), {
+      timeout: 10_000,
+      interval: 100,
+    });
     await daemon.sync.idle();
     const status = await (await fetch(`${daemon.server!.url}/status`)).text();
     const metricsText = await (await fetch(`${daemon.server!.url}/metrics`)).text();
@@ -110,22 +131,36 @@ describe("daemon", () => {
       serve: true,
       providers: { rotating, steady },
     });
-    await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(2), {
+      timeout: 5_000,
+      interval: 50,
+    });
     await daemon.sync.idle();
     const ready = await fetch(`${daemon.server!.url}/readyz`);
     expect(ready.status).toBe(200);
     expect((await fetch(`${daemon.server!.url}/healthz`)).status).toBe(200);
     const samples = parsePrometheus(await (await fetch(`${daemon.server!.url}/metrics`)).text());
 
-    const expiry = find(samples, "regcred_credential_expiry_timestamp_seconds", { registry: "rotating", provider: "static" });
+    const expiry = find(samples, "regcred_credential_expiry_timestamp_seconds", {
+      registry: "rotating",
+      provider: "static",
+    });
     expect(expiry).toHaveLength(1);
     expect(expiry[0]!.value).toBeGreaterThan(Date.now() / 1000 - 5);
     // A credential without expiry has no expiry series rather than a fake one.
-    expect(find(samples, "regcred_credential_expiry_timestamp_seconds", { registry: "steady" })).toHaveLength(0);
-    expect(find(samples, "regcred_refresh_total", { registry: "rotating", result: "success" })[0]!.value).toBeGreaterThanOrEqual(2);
+    expect(find(samples, "regcred_credential_expiry_timestamp_seconds", { registry: "steady" })).toHaveLength(
+      0,
+    );
+    expect(
+      find(samples, "regcred_refresh_total", { registry: "rotating", result: "success" })[0]!.value,
+    ).toBeGreaterThanOrEqual(2);
     expect(find(samples, "regcred_refresh_duration_seconds_count", { registry: "steady" })[0]!.value).toBe(1);
-    expect(find(samples, "regcred_last_success_timestamp_seconds", { registry: "steady" })[0]!.value).toBeGreaterThan(0);
-    expect(find(samples, "regcred_secret_writes_total", { secret: "pull", result: "created" })[0]!.value).toBe(3);
+    expect(
+      find(samples, "regcred_last_success_timestamp_seconds", { registry: "steady" })[0]!.value,
+    ).toBeGreaterThan(0);
+    expect(
+      find(samples, "regcred_secret_writes_total", { secret: "pull", result: "created" })[0]!.value,
+    ).toBe(3);
     expect(find(samples, "regcred_registry_credential_usable", { registry: "rotating" })[0]!.value).toBe(1);
   });
 
@@ -134,7 +169,10 @@ describe("daemon", () => {
     const metrics = new Metrics();
     const failing: Provider = {
       async mint() {
-        throw new ProviderError("access_denied", "User is not authorized to perform: ecr:GetAuthorizationToken");
+        throw new ProviderError(
+          "access_denied",
+          "User is not authorized to perform: ecr:GetAuthorizationToken",
+        );
       },
     };
     daemon = await startDaemon({
@@ -151,6 +189,9 @@ describe("daemon", () => {
     expect(res.status).toBe(503);
     expect(await res.text()).toContain("registry rotating: User is not authorized");
     const samples = parsePrometheus(await (await fetch(`${daemon.server!.url}/metrics`)).text());
-    expect(find(samples, "regcred_refresh_failures_total", { registry: "rotating", reason: "access_denied" })[0]!.value).toBe(1);
+    expect(
+      find(samples, "regcred_refresh_failures_total", { registry: "rotating", reason: "access_denied" })[0]!
+        .value,
+    ).toBe(1);
   });
 });

@@ -8,7 +8,8 @@ import { Metrics } from "../../src/observe/metrics.ts";
 import { captureLogger } from "../helpers/log.ts";
 import { target } from "../helpers/config.ts";
 
-const creds = (pw: string) => new Map([["r", [{ registries: ["r.example.com"], username: "u", password: pw, expiresAt: null }]]]);
+const creds = (pw: string) =>
+  new Map([["r", [{ registries: ["r.example.com"], username: "u", password: pw, expiresAt: null }]]]);
 const ns = (...names: string[]) => names.map((name) => ({ name, labels: {} }));
 
 describe("directory sink", () => {
@@ -18,15 +19,25 @@ describe("directory sink", () => {
     const sink = createDirSink(dir, { log, metrics: new Metrics() });
     const targets = [target({ name: "pull", registries: ["r"] })];
 
-    expect(await sink.apply(plan(targets, creds("pw-one1"), ns("a", "b")))).toMatchObject({ created: 2, updated: 0, unchanged: 0 });
+    expect(await sink.apply(plan(targets, creds("pw-one1"), ns("a", "b")))).toMatchObject({
+      created: 2,
+      updated: 0,
+      unchanged: 0,
+    });
     const file = path.join(dir, "a", "pull.yaml");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const before = statSync(file).mtimeMs;
-    expect(await sink.apply(plan(targets, creds("pw-one1"), ns("a", "b")))).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+    expect(await sink.apply(plan(targets, creds("pw-one1"), ns("a", "b")))).toMatchObject({
+      created: 0,
+      updated: 0,
+      unchanged: 2,
+    });
     expect(statSync(file).mtimeMs).toBe(before);
     expect(await sink.apply(plan(targets, creds("pw-two2"), ns("a", "b")))).toMatchObject({ updated: 2 });
     const data = /\.dockerconfigjson: (\S+)/.exec(readFileSync(file, "utf8"))![1]!;
-    expect(JSON.parse(Buffer.from(data, "base64").toString()).auths["r.example.com"].password).toBe("pw-two2");
+    expect(JSON.parse(Buffer.from(data, "base64").toString()).auths["r.example.com"].password).toBe(
+      "pw-two2",
+    );
     // No temp files left behind by the atomic replace.
     expect(readdirSync(path.join(dir, "a"))).toEqual(["pull.yaml"]);
   });

@@ -18,10 +18,13 @@ describe("static provider", () => {
   it("reads the password from a file relative to the config and trims the newline", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "regcred-static-"));
     writeFileSync(path.join(dir, "pw"), "s3cret-from-file\n");
-    const creds = await provider({ registries: ["quay.io"], username: "robot", passwordFrom: { file: "pw" } }, dir).mint(
-      AbortSignal.timeout(1000),
-    );
-    expect(creds).toEqual([{ registries: ["quay.io"], username: "robot", password: "s3cret-from-file", expiresAt: null }]);
+    const creds = await provider(
+      { registries: ["quay.io"], username: "robot", passwordFrom: { file: "pw" } },
+      dir,
+    ).mint(AbortSignal.timeout(1000));
+    expect(creds).toEqual([
+      { registries: ["quay.io"], username: "robot", password: "s3cret-from-file", expiresAt: null },
+    ]);
   });
 
   it("reads username and password from the environment, with a known expiry", async () => {
@@ -46,13 +49,18 @@ describe("static provider", () => {
 
   it("registers what it reads with the redactor", async () => {
     resetRedactor();
-    const p = provider({ registries: ["cp.icr.io"], username: "cp", passwordFrom: { env: "K" } }, "/", { K: "entitlement-key-xyz" });
+    const p = provider({ registries: ["cp.icr.io"], username: "cp", passwordFrom: { env: "K" } }, "/", {
+      K: "entitlement-key-xyz",
+    });
     await p.mint(AbortSignal.timeout(1000));
     expect(redact("key=entitlement-key-xyz")).toBe("key=**redacted**");
   });
 
   it("a missing file or variable is a classified failure that names the reference, not the value", async () => {
-    const p = provider({ registries: ["quay.io"], username: "u", passwordFrom: { file: "/nonexistent/pw" } }, "/");
+    const p = provider(
+      { registries: ["quay.io"], username: "u", passwordFrom: { file: "/nonexistent/pw" } },
+      "/",
+    );
     await expect(p.mint(AbortSignal.timeout(1000))).rejects.toMatchObject({
       reason: "source_unavailable",
       message: "cannot read file /nonexistent/pw: ENOENT",
@@ -70,7 +78,10 @@ describe("static provider", () => {
     writeFileSync(path.join(v1, "password"), "first-password");
     symlinkSync("..2026_11_22_v1", path.join(dir, "..data"));
     symlinkSync("..data/password", path.join(dir, "password"));
-    const p = provider({ registries: ["quay.io"], username: "u", passwordFrom: { file: path.join(dir, "password") } }, dir);
+    const p = provider(
+      { registries: ["quay.io"], username: "u", passwordFrom: { file: path.join(dir, "password") } },
+      dir,
+    );
     expect((await p.mint(AbortSignal.timeout(1000)))[0]!.password).toBe("first-password");
     const changed = vi.fn();
     const stop = p.watch!(changed);
