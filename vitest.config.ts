@@ -14,6 +14,8 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          // Builds the rig's binaries on first use and starts one shared cluster (test/rig/README.md).
+          globalSetup: ["test/rig/global-setup.ts"],
           // Real servers (kube-apiserver, etcd, registry, moto) take seconds to start and
           // share this 2-core machine: run the suites one file at a time.
           fileParallelism: false,

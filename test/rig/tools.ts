@@ -2,6 +2,7 @@
 // (test/rig/tools/<module>/go.mod + go.sum), Debian's docker-registry, and moto in a venv.
 // Everything lands in cacheRoot()/<name>-<version>/ and is reused on later runs.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -22,6 +23,7 @@ export type ToolName =
   | "crane"
   | "helm"
   | "promtool"
+  | "htpasswd"
   | "docker-registry"
   | "moto_server";
 
@@ -37,6 +39,8 @@ interface GoTool {
   ldflags: (version: string) => string[];
   /** Rough cold build time on 2 cores, for the progress message. */
   expect: string;
+  /** Source files of our own in the module: their hash joins the cache key. */
+  ownSources?: string[];
 }
 
 const kubeLdflags = (v: string): string[] => {
@@ -101,6 +105,16 @@ const GO_TOOLS: Record<string, GoTool> = {
     ],
     expect: "4-8 min",
   },
+  // Our own bcrypt htpasswd writer (tools/htpasswd/main.go), versioned by its x/crypto.
+  htpasswd: {
+    module: "htpasswd",
+    versionOf: "golang.org/x/crypto",
+    cacheName: "htpasswd",
+    binaries: { htpasswd: "regcred.test/rig/tools/htpasswd" },
+    ldflags: () => [],
+    expect: "20 s",
+    ownSources: ["main.go"],
+  },
 };
 
 /** moto's PyPI version, pinned. */
@@ -121,7 +135,10 @@ function moduleVersion(t: GoTool): string {
   const esc = t.versionOf.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const m = new RegExp(`^\\s*(?:require\\s+)?${esc}\\s+(v\\S+)`, "m").exec(gomod);
   if (!m?.[1]) throw new RigError(`tools/${t.module}/go.mod does not require ${t.versionOf}`);
-  return m[1];
+  if (!t.ownSources) return m[1];
+  const h = createHash("sha256");
+  for (const f of t.ownSources) h.update(readFileSync(join(RIG_DIR, "tools", t.module, f)));
+  return `${m[1]}-${h.digest("hex").slice(0, 8)}`;
 }
 
 const inFlight = new Map<string, Promise<string>>();

@@ -52,7 +52,10 @@ export function run(
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const { input, onLine, ...spawnOpts } = opts;
-    const child = spawn(cmd, args, { ...spawnOpts, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      ...spawnOpts,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     let partial = "";
@@ -73,7 +76,9 @@ export function run(
     });
     child.on("error", reject);
     child.on("close", (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    child.stdin?.end(input ?? "");
+    // A child may exit without reading its input: ignore EPIPE on stdin.
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input);
   });
 }
 

@@ -1,0 +1,10 @@
+// Type of what global-setup.ts provides to test files (vitest's provide/inject).
+import type { ClusterInfo } from "./cluster.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    regcredRigCluster: ClusterInfo;
+  }
+}
+
+export {};
