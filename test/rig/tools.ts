@@ -193,6 +193,7 @@ async function goBuild(t: GoTool, version: string, dir: string): Promise<void> {
   );
   const started = Date.now();
   // Total package count for a progress percentage (also downloads the modules).
+  log(`  ${names.join(", ")}: downloading modules (go list -deps)`);
   const list = await run("go", ["list", "-deps", ...pkgs], { cwd: moduleDir, env });
   if (list.code !== 0) {
     throw new RigError(
