@@ -57,8 +57,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.cron ? { cron: options.cron } : {}),
     onChange: () => sync?.trigger(),
   });
-  sync = new SyncLoop({ targets: config.secrets, refresher, namespaces, sink, log, policy: config.refresh });
+  sync = new SyncLoop({
+    targets: config.secrets,
+    refresher,
+    namespaces,
+    sink,
+    log,
+    policy: config.refresh,
+    instance: config.kubernetes.instance,
+  });
   const unsubscribe = namespaces.onChange(() => sync?.trigger());
+  sink.onDrift?.(() => sync?.trigger());
+  // Writing before the caches know what exists would re-create everything; wait for them.
+  await Promise.all([sink.synced?.(), namespaces.synced?.()]);
   const server = options.serve
     ? await startHttpServer(config.server, {
         metrics,
@@ -83,6 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       unsubscribe();
       await refresher.stop();
       await sync!.stop();
+      await Promise.all([sink.stop?.(), namespaces.stop?.()]);
       await server?.close();
     },
   };

@@ -4,8 +4,8 @@ import type { Config } from "../config/schema.ts";
 import { startDaemon, type Daemon } from "../daemon.ts";
 import { Metrics } from "../observe/metrics.ts";
 import { createLogger } from "../observe/log.ts";
-import { staticNamespaces, type NamespaceSource, type Sink, type SinkResult } from "../output/sink.ts";
-import { createSink } from "./output.ts";
+import { staticNamespaces, type SinkResult } from "../output/sink.ts";
+import { createOutput, type OutputOptions } from "./output.ts";
 import { manifestsToYaml } from "../output/manifest.ts";
 import { buildRegistries } from "../daemon.ts";
 import { Refresher } from "../engine/refresher.ts";
@@ -66,21 +66,7 @@ function summarize(result: SinkResult | null): string {
   return `${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged, ${result.deleted} deleted, ${result.failed} failed`;
 }
 
-interface SinkOptions {
-  output: string;
-  namespace: string[];
-}
-
-function sinkAndNamespaces(
-  options: SinkOptions,
-  log: Logger,
-  metrics: Metrics,
-): { sink: Sink; namespaces: NamespaceSource } {
-  return {
-    sink: createSink(options.output, { log, metrics }),
-    namespaces: staticNamespaces(options.namespace),
-  };
-}
+type SinkOptions = OutputOptions;
 
 /** Mint and write once; non-zero exit on any failure (Helm hooks, CronJob migration). */
 export async function onceCommand(options: CommonOptions & SinkOptions, io: Io): Promise<number> {
@@ -90,7 +76,7 @@ export async function onceCommand(options: CommonOptions & SinkOptions, io: Io):
     config,
     log,
     metrics,
-    ...sinkAndNamespaces(options, log, metrics),
+    ...createOutput(options, { config, log, metrics }),
     serve: false,
   });
   await daemon.refresher.settled();
@@ -122,7 +108,7 @@ export async function runCommand(
     config,
     log,
     metrics,
-    ...sinkAndNamespaces(options, log, metrics),
+    ...createOutput(options, { config, log, metrics }),
     serve: true,
   });
   log.info(

@@ -1,16 +1,38 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../observe/metrics.ts";
 import { createDirSink } from "../output/dir-sink.ts";
-import type { Sink } from "../output/sink.ts";
+import { staticNamespaces, type NamespaceSource, type Sink } from "../output/sink.ts";
+import type { Config } from "../config/schema.ts";
+import { loadKubeConfig } from "../kube/client.ts";
+import { createKubeOutput } from "../kube/output.ts";
 import { UsageError } from "./errors.ts";
 
-/** Parses --output: `dir:PATH`, or `kube` (the Kubernetes writer). */
-export function createSink(spec: string, deps: { log: Logger; metrics: Metrics }): Sink {
-  if (spec.startsWith("dir:") && spec.length > 4) return createDirSink(spec.slice(4), deps);
-  if (spec === "kube") {
-    throw new UsageError(
-      "--output kube: the Kubernetes writer is not in this build yet; use --output dir:PATH to write Secret manifests to a folder",
-    );
+export interface OutputOptions {
+  output: string;
+  namespace: string[];
+  kubeconfig?: string;
+}
+
+/**
+ * Parses --output: `kube` (the Kubernetes writer, namespaces from a watch), or `dir:PATH`
+ * (manifests in a folder, namespaces named with --namespace).
+ */
+export function createOutput(
+  options: OutputOptions,
+  deps: { config: Config; log: Logger; metrics: Metrics },
+): { sink: Sink; namespaces: NamespaceSource } {
+  const spec = options.output;
+  if (spec.startsWith("dir:") && spec.length > 4) {
+    return { sink: createDirSink(spec.slice(4), deps), namespaces: staticNamespaces(options.namespace) };
   }
-  throw new UsageError(`--output: expected dir:PATH or kube, got ${JSON.stringify(spec)}`);
+  if (spec === "kube") {
+    let kc;
+    try {
+      kc = loadKubeConfig(options.kubeconfig);
+    } catch (err) {
+      throw new UsageError(`--output kube: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return createKubeOutput({ kc, ...deps });
+  }
+  throw new UsageError(`--output: expected kube or dir:PATH, got ${JSON.stringify(spec)}`);
 }

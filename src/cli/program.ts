@@ -46,6 +46,8 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
       "-o, --output <sink>",
       "where Secrets go: kube, or dir:PATH (one file per namespace/secret)",
     ).default("kube");
+  const kubeconfig = () =>
+    new Option("--kubeconfig <file>", "kubeconfig for --output kube (default: in-cluster, else KUBECONFIG)");
   const namespace = () =>
     new Option(
       "-n, --namespace <names>",
@@ -60,6 +62,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .addOption(config())
     .addOption(output())
     .addOption(namespace().default(DEFAULT_NAMESPACES))
+    .addOption(kubeconfig())
     .addOption(new Option("--port <port>", "HTTP port (overrides server.port)").argParser(Number))
     .addOption(logLevel())
     .action(async (opts) => exit(await runCommand(opts, io)));

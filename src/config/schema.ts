@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { providerDefinitions, providerKinds, type RegistrySettings } from "../../providers/index.ts";
 import { labelSelector, namespaceGlob } from "./selector.ts";
+import { duration } from "./duration.ts";
 import {
   DEFAULT_REFRESH,
   checkPolicy,
@@ -67,6 +68,51 @@ export const configSchema = z
         host: z.string().default("0.0.0.0"),
       })
       .default({ port: 8080, host: "0.0.0.0" }),
+    kubernetes: z
+      .strictObject({
+        /**
+         * This installation's name, a label on its Secrets: several regcred installations in one
+         * cluster never touch each other's Secrets or ServiceAccount entries.
+         */
+        instance: z
+          .string()
+          .max(40)
+          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a lowercase DNS label")
+          .default("regcred"),
+        /** Parallel writes to the API server. */
+        concurrency: z.number().int().min(1).max(256).default(32),
+        leaderElection: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            /** The Lease's namespace; default: the Pod's (POD_NAMESPACE), else "default". */
+            namespace: z.string().optional(),
+            name: z.string().default("regcred"),
+            leaseDuration: duration.default(15_000),
+            renewDeadline: duration.default(10_000),
+            retryPeriod: duration.default(2_000),
+          })
+          .default({
+            enabled: false,
+            name: "regcred",
+            leaseDuration: 15_000,
+            renewDeadline: 10_000,
+            retryPeriod: 2_000,
+          }),
+        /** Post Kubernetes Events (Warning on conflicts and failed refreshes, Normal on creation). */
+        events: z.boolean().default(true),
+      })
+      .default({
+        instance: "regcred",
+        concurrency: 32,
+        leaderElection: {
+          enabled: false,
+          name: "regcred",
+          leaseDuration: 15_000,
+          renewDeadline: 10_000,
+          retryPeriod: 2_000,
+        },
+        events: true,
+      }),
     log: z
       .strictObject({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -130,6 +176,7 @@ export interface Config {
   secrets: Target[];
   refresh: RefreshPolicy;
   server: Parsed["server"];
+  kubernetes: Parsed["kubernetes"];
   log: Parsed["log"];
 }
 
@@ -146,6 +193,7 @@ export function toConfig(file: string, parsed: Parsed): Config {
     })),
     secrets: parsed.secrets,
     server: parsed.server,
+    kubernetes: parsed.kubernetes,
     log: parsed.log,
   };
 }

@@ -8,6 +8,9 @@ import { earliestExpiry } from "./schedule.ts";
 export const SECRET_TYPE = "kubernetes.io/dockerconfigjson";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const LABEL_TARGET = "regcred.io/secret";
+/** Which regcred installation owns it: two installations never collect each other's Secrets. */
+export const LABEL_INSTANCE = "regcred.io/instance";
+export const DEFAULT_INSTANCE = "regcred";
 export const ANNOTATION_EXPIRES = "regcred.io/expires-at";
 export const ANNOTATION_HASH = "regcred.io/content-hash";
 export const ANNOTATION_REGISTRIES = "regcred.io/registries";
@@ -55,7 +58,11 @@ export interface Plan {
 /** Usable credentials per registry name; a registry without one is absent. */
 export type CredentialSet = ReadonlyMap<string, readonly Credential[]>;
 
-export function targetBody(target: Target, credentials: CredentialSet): TargetBody | PlanProblem {
+export function targetBody(
+  target: Target,
+  credentials: CredentialSet,
+  instance: string = DEFAULT_INSTANCE,
+): TargetBody | PlanProblem {
   const entries: AuthEntry[] = [];
   const present: string[] = [];
   const missing: string[] = [];
@@ -100,7 +107,12 @@ export function targetBody(target: Target, credentials: CredentialSet): TargetBo
     missing,
     expiresAt,
     hash,
-    labels: Object.freeze({ ...target.labels, [LABEL_MANAGED_BY]: "regcred", [LABEL_TARGET]: target.name }),
+    labels: Object.freeze({
+      ...target.labels,
+      [LABEL_MANAGED_BY]: "regcred",
+      [LABEL_INSTANCE]: instance,
+      [LABEL_TARGET]: target.name,
+    }),
     annotations: Object.freeze(annotations),
   };
 }
@@ -119,6 +131,8 @@ export interface PlanOptions {
    * directory sink, where namespaces are named on the command line and have no labels.
    */
   ignoreSelection?: boolean;
+  /** The installation's name, written as a label (config kubernetes.instance). */
+  instance?: string;
 }
 
 /** A pure function: (credentials, targets, namespaces) -> the Secrets the cluster should hold. */
@@ -132,7 +146,7 @@ export function plan(
   const bodies: TargetBody[] = [];
   const problems: PlanProblem[] = [];
   for (const target of targets) {
-    const body = targetBody(target, credentials);
+    const body = targetBody(target, credentials, options.instance);
     if (!("dockerconfigjson" in body)) {
       problems.push(body);
       continue;

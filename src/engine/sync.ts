@@ -33,6 +33,7 @@ export class SyncLoop {
       sink: Sink;
       log: Logger;
       policy: RefreshPolicy;
+      instance?: string;
     },
   ) {}
 
@@ -65,6 +66,7 @@ export class SyncLoop {
     const { targets, refresher, namespaces, sink, log } = this.deps;
     const desired = plan(targets, refresher.credentials(), namespaces.list(), {
       ignoreSelection: !namespaces.selective,
+      ...(this.deps.instance ? { instance: this.deps.instance } : {}),
     });
     for (const problem of desired.problems) {
       log.error({ secret: problem.target }, `secret ${problem.target} not written: ${problem.message}`);

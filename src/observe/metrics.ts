@@ -61,6 +61,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly conflicts = new Gauge({
+    name: "regcred_conflicts",
+    help: "Namespaces where a Secret regcred did not create holds a target's name (left untouched unless adopt: true).",
+    labelNames: ["secret"] as const,
+    registers: [this.registry],
+  });
+
+  readonly outOfSync = new Gauge({
+    name: "regcred_namespaces_out_of_sync",
+    help: "Matching namespaces whose Secret is not as desired after the last pass (failed writes and conflicts).",
+    labelNames: ["secret"] as const,
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: "regcred_leader",
+    help: "1 while this replica holds the leader Lease and writes, else 0.",
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "regcred_" });
   }

@@ -13,6 +13,11 @@ export interface Sink {
   readonly description: string;
   /** Make the destination hold exactly the plan's Secrets (only regcred's own are ever removed). */
   apply(plan: Plan): Promise<SinkResult>;
+  /** Resolves when the sink knows what the destination holds (watch caches filled). */
+  synced?(): Promise<void>;
+  /** Called when the destination drifts from the last plan (a Secret deleted or edited). */
+  onDrift?(listener: () => void): void;
+  stop?(): Promise<void>;
 }
 
 /** The namespaces targets may write into, and news of their changes. */
@@ -21,6 +26,8 @@ export interface NamespaceSource {
   /** Whether selection (globs, label selector) applies; false for namespaces named on the command line. */
   readonly selective: boolean;
   onChange(listener: () => void): () => void;
+  synced?(): Promise<void>;
+  stop?(): Promise<void>;
 }
 
 export function staticNamespaces(names: readonly string[]): NamespaceSource {

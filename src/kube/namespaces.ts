@@ -1,0 +1,66 @@
+import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Namespace } from "../engine/plan.ts";
+import type { NamespaceSource } from "../output/sink.ts";
+import { makeApi } from "./client.ts";
+import { watchedCache, type WatchedCache } from "./informer.ts";
+
+/**
+ * The cluster's namespaces, from a watch. Terminating namespaces are left out: nothing can be
+ * created in them, and their Secrets go with them.
+ */
+export class NamespaceWatcher implements NamespaceSource {
+  readonly selective = true;
+  private readonly cache: WatchedCache<V1Namespace>;
+  private readonly listeners: Array<() => void> = [];
+  private snapshot: Namespace[] | null = null;
+
+  constructor(kc: KubeConfig, log: Logger) {
+    const core = makeApi(kc, CoreV1Api);
+    this.cache = watchedCache(kc, "namespaces", "/api/v1/namespaces", () => core.listNamespace(), { log });
+    this.cache.onEvent((type, ns) => {
+      // Only what selection reads: the name, labels and whether it is terminating.
+      if (
+        type === "update" &&
+        this.snapshot?.some(
+          (s) => s.name === ns.metadata?.name && sameLabels(s.labels, ns) && !terminating(ns),
+        )
+      ) {
+        return;
+      }
+      this.snapshot = null;
+      this.listeners.forEach((l) => l());
+    });
+  }
+
+  synced(): Promise<void> {
+    return this.cache.synced();
+  }
+
+  list(): readonly Namespace[] {
+    this.snapshot ??= this.cache
+      .list()
+      .filter((ns) => !terminating(ns))
+      .map((ns) => ({ name: ns.metadata!.name!, labels: { ...ns.metadata?.labels } }));
+    return this.snapshot;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.push(listener);
+    return () => this.listeners.splice(this.listeners.indexOf(listener), 1);
+  }
+
+  stop(): Promise<void> {
+    return this.cache.stop();
+  }
+}
+
+function terminating(ns: V1Namespace): boolean {
+  return Boolean(ns.metadata?.deletionTimestamp) || ns.status?.phase === "Terminating";
+}
+
+function sameLabels(labels: Record<string, string>, ns: V1Namespace): boolean {
+  const other = ns.metadata?.labels ?? {};
+  const keys = Object.keys(labels);
+  return keys.length === Object.keys(other).length && keys.every((k) => labels[k] === other[k]);
+}

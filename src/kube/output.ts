@@ -1,0 +1,46 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.ts";
+import type { Metrics } from "../observe/metrics.ts";
+import type { NamespaceSource, Sink } from "../output/sink.ts";
+import { NamespaceWatcher } from "./namespaces.ts";
+import { KubeSecretSink, type EventSink } from "./secret-sink.ts";
+import { ServiceAccountReconciler } from "./serviceaccounts.ts";
+
+/** The Kubernetes writer: watched namespaces in, Secrets and ServiceAccount entries out. */
+export function createKubeOutput(deps: {
+  kc: KubeConfig;
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  events?: EventSink;
+}): { sink: Sink; namespaces: NamespaceSource } {
+  const { kc, config, log, metrics, events } = deps;
+  const instance = config.kubernetes.instance;
+  const serviceAccounts = new ServiceAccountReconciler(kc, log, instance);
+  const secrets = new KubeSecretSink({
+    kc,
+    log,
+    metrics,
+    targets: config.secrets,
+    serviceAccounts,
+    instance,
+    concurrency: config.kubernetes.concurrency,
+    ...(events ? { events } : {}),
+  });
+  const sink: Sink = {
+    description: secrets.description,
+    apply: (plan) => secrets.apply(plan),
+    synced: async () => {
+      await Promise.all([secrets.synced(), serviceAccounts.synced()]);
+    },
+    onDrift: (listener) => {
+      secrets.onDrift(listener);
+      serviceAccounts.onDrift(listener);
+    },
+    stop: async () => {
+      await Promise.all([secrets.stop(), serviceAccounts.stop()]);
+    },
+  };
+  return { sink, namespaces: new NamespaceWatcher(kc, log) };
+}

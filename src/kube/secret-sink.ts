@@ -1,0 +1,388 @@
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Target } from "../config/schema.ts";
+import {
+  DEFAULT_INSTANCE,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  LABEL_TARGET,
+  type DesiredSecret,
+  type Plan,
+} from "../engine/plan.ts";
+import type { Metrics } from "../observe/metrics.ts";
+import { secretManifest } from "../output/manifest.ts";
+import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
+import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
+import { watchedCache, type WatchedCache } from "./informer.ts";
+import { forEachLimit } from "./limit.ts";
+import type { ServiceAccountReconciler, PullSecretWant } from "./serviceaccounts.ts";
+
+export const FIELD_MANAGER = "regcred";
+
+/** What the writer reports to; the EventRecorder implements it. */
+export interface EventSink {
+  warning(regarding: ObjectRef, reason: string, message: string): void;
+  normal(regarding: ObjectRef, reason: string, message: string): void;
+}
+export interface ObjectRef {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  apiVersion?: string;
+}
+
+type Outcome = "created" | "updated" | "unchanged" | "conflict" | "failed" | "skipped";
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export interface KubeSinkOptions {
+  kc: KubeConfig;
+  log: Logger;
+  metrics: Metrics;
+  targets: readonly Target[];
+  serviceAccounts: ServiceAccountReconciler;
+  instance?: string;
+  events?: EventSink;
+  /** Parallel writes; enough to fill the API server's pipe, few enough not to trip its limits. */
+  concurrency?: number;
+}
+
+/**
+ * Makes the cluster hold the plan's Secrets, and nothing else of regcred's.
+ *
+ * Each target name is watched across all namespaces (a field selector on the name), so the
+ * writer sees both its own Secrets and foreign ones that share the name without a GET per
+ * namespace. New Secrets are created with POST, which fails rather than overwrite a Secret
+ * someone else created in the meantime; existing ones are updated by server-side apply, which
+ * keeps their UID. A foreign same-named Secret is left alone unless the target says adopt.
+ */
+export class KubeSecretSink implements Sink {
+  readonly description = "the Kubernetes API server";
+  private readonly core: CoreV1Api;
+  private readonly caches = new Map<string, WatchedCache<V1Secret>>();
+  /** Objects as the API server returned them from our writes, until the watch catches up. */
+  private readonly written = new Map<string, V1Secret>();
+  private lastDesired = new Map<string, DesiredSecret>();
+  private readonly driftListeners: Array<() => void> = [];
+  private readonly reportedConflicts = new Set<string>();
+  private swept = false;
+  private readonly concurrency: number;
+  private readonly instance: string;
+  private readonly isOurs: (s: V1Secret) => boolean;
+
+  constructor(private readonly options: KubeSinkOptions) {
+    this.core = makeApi(options.kc, CoreV1Api);
+    this.concurrency = options.concurrency ?? 32;
+    const instance = (this.instance = options.instance ?? DEFAULT_INSTANCE);
+    this.isOurs = (s) =>
+      s.metadata?.labels?.[LABEL_MANAGED_BY] === "regcred" && s.metadata.labels[LABEL_INSTANCE] === instance;
+    for (const name of new Set(options.targets.map((t) => t.name))) {
+      const cache = watchedCache<V1Secret>(
+        options.kc,
+        `secrets named ${name}`,
+        "/api/v1/secrets",
+        () => this.core.listSecretForAllNamespaces({ fieldSelector: `metadata.name=${name}` }),
+        { log: options.log, fieldSelector: `metadata.name=${name}` },
+      );
+      cache.onEvent((type, obj) => this.observe(type, obj));
+      this.caches.set(name, cache);
+    }
+  }
+
+  async synced(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((c) => c.synced()));
+  }
+
+  /** Called when the cluster drifts from the plan: a Secret deleted or edited, a foreign one gone. */
+  onDrift(listener: () => void): void {
+    this.driftListeners.push(listener);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((c) => c.stop()));
+  }
+
+  async apply(plan: Plan): Promise<SinkResult> {
+    const { log, metrics } = this.options;
+    const result = emptyResult();
+    const desired = new Map(plan.secrets.map((s) => [key(s.namespace, s.name), s]));
+    this.lastDesired = desired;
+    const conflicts = new Map<string, number>();
+    const outOfSync = new Map<string, number>();
+    const wants: PullSecretWant[] = [];
+
+    await forEachLimit(plan.secrets, this.concurrency, async (secret) => {
+      const outcome = await this.ensure(secret);
+      if (outcome === "conflict") {
+        conflicts.set(secret.name, (conflicts.get(secret.name) ?? 0) + 1);
+        outOfSync.set(secret.name, (outOfSync.get(secret.name) ?? 0) + 1);
+        return;
+      }
+      if (outcome === "skipped") return;
+      if (outcome === "failed") {
+        result.failed++;
+        outOfSync.set(secret.name, (outOfSync.get(secret.name) ?? 0) + 1);
+      } else {
+        result[outcome]++;
+      }
+      metrics.secretWrites.inc({ secret: secret.name, result: outcome });
+      if (outcome !== "failed" && secret.body.target.serviceAccounts.length > 0) {
+        wants.push({
+          namespace: secret.namespace,
+          secret: secret.name,
+          serviceAccounts: secret.body.target.serviceAccounts,
+        });
+      }
+    });
+
+    for (const target of this.options.targets) {
+      metrics.conflicts.set({ secret: target.name }, conflicts.get(target.name) ?? 0);
+      metrics.outOfSync.set({ secret: target.name }, outOfSync.get(target.name) ?? 0);
+    }
+
+    // Keep what a target without any usable credential wrote last: stale beats missing.
+    const keep = new Set(plan.problems.map((p) => p.target));
+    result.deleted += await this.collectGarbage(desired, keep);
+
+    const sa = await this.options.serviceAccounts.reconcile(wants, keep);
+    result.failed += sa.failed;
+    if (result.failed > 0) log.warn({ failed: result.failed }, "some writes failed; they are retried");
+    return result;
+  }
+
+  private current(namespace: string, name: string): V1Secret | undefined {
+    const cached = this.caches.get(name)?.get(name, namespace);
+    const ours = this.written.get(key(namespace, name));
+    if (!ours) return cached;
+    if (!cached || newer(ours, cached)) return ours;
+    this.written.delete(key(namespace, name));
+    return cached;
+  }
+
+  private async ensure(secret: DesiredSecret): Promise<Outcome> {
+    const existing = this.current(secret.namespace, secret.name);
+    try {
+      if (!existing) return await this.create(secret);
+      if (!this.isOurs(existing)) {
+        if (!secret.body.target.adopt) return this.conflict(secret, existing);
+        this.options.log.info(
+          { namespace: secret.namespace, secret: secret.name },
+          "adopting existing Secret (adopt: true)",
+        );
+        await this.serverSideApply(secret);
+        return "updated";
+      }
+      this.reportedConflicts.delete(key(secret.namespace, secret.name));
+      if (existing.type !== secret.type) {
+        // type is immutable: the one case where regcred deletes and recreates.
+        await this.core.deleteNamespacedSecret({
+          name: secret.name,
+          namespace: secret.namespace,
+          body: { preconditions: { uid: existing.metadata!.uid! } },
+        });
+        await this.create(secret);
+        return "updated";
+      }
+      if (matches(existing, secret)) return "unchanged";
+      await this.serverSideApply(secret);
+      return "updated";
+    } catch (err) {
+      const status = statusOf(err);
+      const message = messageOf(err);
+      // A namespace being deleted refuses new content; it is about to vanish from the plan.
+      if (
+        (status === 403 && /being terminated/.test(message)) ||
+        (status === 404 && /namespaces? .*not found/.test(message))
+      ) {
+        return "skipped";
+      }
+      this.options.log.error(
+        { namespace: secret.namespace, secret: secret.name, status },
+        `writing Secret ${secret.namespace}/${secret.name} failed: ${message}`,
+      );
+      return "failed";
+    }
+  }
+
+  private async create(secret: DesiredSecret): Promise<Outcome> {
+    try {
+      const created = await withRetry(
+        `create Secret ${secret.namespace}/${secret.name}`,
+        () =>
+          this.core.createNamespacedSecret({
+            namespace: secret.namespace,
+            body: secretManifest(secret),
+            fieldManager: FIELD_MANAGER,
+          }),
+        { log: this.options.log },
+      );
+      this.written.set(key(secret.namespace, secret.name), created);
+      this.options.events?.normal(
+        {
+          kind: "Secret",
+          apiVersion: "v1",
+          namespace: secret.namespace,
+          name: secret.name,
+          uid: created.metadata?.uid,
+        },
+        "Created",
+        `regcred created pull secret ${secret.name} (registries: ${secret.body.registries.join(", ")})`,
+      );
+      return "created";
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+      // Someone created it between our cache and our POST: look before touching it.
+      const existing = await this.core.readNamespacedSecret({
+        name: secret.name,
+        namespace: secret.namespace,
+      });
+      if (this.isOurs(existing) || secret.body.target.adopt) {
+        await this.serverSideApply(secret);
+        return "updated";
+      }
+      return this.conflict(secret, existing);
+    }
+  }
+
+  private async serverSideApply(secret: DesiredSecret): Promise<void> {
+    const applied = await withRetry(
+      `apply Secret ${secret.namespace}/${secret.name}`,
+      () =>
+        this.core.patchNamespacedSecret(
+          {
+            name: secret.name,
+            namespace: secret.namespace,
+            body: secretManifest(secret),
+            fieldManager: FIELD_MANAGER,
+            force: true,
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        ),
+      { log: this.options.log },
+    );
+    this.written.set(key(secret.namespace, secret.name), applied);
+  }
+
+  private conflict(secret: DesiredSecret, existing: V1Secret): Outcome {
+    const k = key(secret.namespace, secret.name);
+    if (!this.reportedConflicts.has(k)) {
+      this.reportedConflicts.add(k);
+      const message = `Secret ${k} exists and was not created by regcred: left untouched (set adopt: true on target ${secret.name} to take it over)`;
+      this.options.log.warn({ namespace: secret.namespace, secret: secret.name }, message);
+      this.options.events?.warning(
+        {
+          kind: "Secret",
+          apiVersion: "v1",
+          namespace: secret.namespace,
+          name: secret.name,
+          uid: existing.metadata?.uid,
+        },
+        "Conflict",
+        message,
+      );
+    }
+    return "conflict";
+  }
+
+  /** Deletes regcred's own Secrets that no target wants: by label, with the UID as precondition. */
+  private async collectGarbage(desired: Map<string, DesiredSecret>, keep: Set<string>): Promise<number> {
+    const configured = new Set(this.options.targets.map((t) => t.name));
+    const doomed: V1Secret[] = [];
+    for (const [name, cache] of this.caches) {
+      if (keep.has(name)) continue;
+      for (const s of cache.list()) {
+        if (
+          this.isOurs(s) &&
+          s.metadata?.labels?.[LABEL_TARGET] === name &&
+          !desired.has(key(s.metadata!.namespace!, name))
+        ) {
+          doomed.push(s);
+        }
+      }
+    }
+    if (!this.swept) {
+      // Once per start: Secrets of targets that have left the config are not in any cache.
+      const all = await withRetry(
+        "list regcred's Secrets",
+        () =>
+          this.core.listSecretForAllNamespaces({
+            labelSelector: `${LABEL_MANAGED_BY}=regcred,${LABEL_INSTANCE}=${this.instance}`,
+          }),
+        { log: this.options.log },
+      );
+      for (const s of all.items) {
+        const target = s.metadata?.labels?.[LABEL_TARGET];
+        if (target && !configured.has(target)) doomed.push(s);
+      }
+      this.swept = true;
+    }
+    let deleted = 0;
+    await forEachLimit(doomed, this.concurrency, async (s) => {
+      const { name, namespace, uid } = s.metadata!;
+      try {
+        await this.core.deleteNamespacedSecret({
+          name: name!,
+          namespace: namespace!,
+          body: { preconditions: { uid: uid! } },
+        });
+        this.written.delete(key(namespace!, name!));
+        deleted++;
+        this.options.metrics.secretWrites.inc({ secret: name!, result: "deleted" });
+        this.options.log.info(
+          { namespace, secret: name },
+          `deleted Secret ${namespace}/${name}: no target wants it`,
+        );
+      } catch (err) {
+        if (statusOf(err) !== 404 && statusOf(err) !== 409) {
+          this.options.log.error(
+            { namespace, secret: name },
+            `deleting Secret ${namespace}/${name} failed: ${messageOf(err)}`,
+          );
+        }
+      }
+    });
+    return deleted;
+  }
+
+  /** Watch events: anything that leaves a namespace out of step with the plan is drift. */
+  private observe(type: "add" | "update" | "delete", obj: V1Secret): void {
+    const k = key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
+    const want = this.lastDesired.get(k);
+    let drift: boolean;
+    if (type === "delete") {
+      this.written.delete(k);
+      drift = want !== undefined;
+    } else if (!want) {
+      drift = this.isOurs(obj); // ours but unwanted: garbage to collect
+    } else {
+      drift = !this.isOurs(obj) ? want.body.target.adopt : !matches(obj, want);
+    }
+    if (drift) this.driftListeners.forEach((l) => l());
+  }
+}
+
+/** Whether the live Secret already holds exactly what regcred would write. */
+function matches(live: V1Secret, secret: DesiredSecret): boolean {
+  if (live.type !== secret.type) return false;
+  if (live.data?.[".dockerconfigjson"] !== secret.body.data) return false;
+  const labels = live.metadata?.labels ?? {};
+  for (const [k, v] of Object.entries(secret.body.labels)) if (labels[k] !== v) return false;
+  const annotations = live.metadata?.annotations ?? {};
+  for (const [k, v] of Object.entries(secret.body.annotations)) if (annotations[k] !== v) return false;
+  return true;
+}
+
+function newer(a: V1Secret, b: V1Secret): boolean {
+  try {
+    return BigInt(a.metadata?.resourceVersion ?? "0") > BigInt(b.metadata?.resourceVersion ?? "0");
+  } catch {
+    return true;
+  }
+}

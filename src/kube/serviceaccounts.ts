@@ -1,0 +1,211 @@
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1ServiceAccount,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { makeApi, messageOf, statusOf } from "./client.ts";
+import { watchedCache, type WatchedCache } from "./informer.ts";
+import { forEachLimit } from "./limit.ts";
+import { DEFAULT_INSTANCE } from "../engine/plan.ts";
+
+/**
+ * Which imagePullSecrets entries regcred added, so it removes only those. An entry that was
+ * there before regcred (someone listed the same name by hand) is never recorded, never removed.
+ */
+export function ownedEntriesAnnotation(instance: string): string {
+  return `regcred.io/image-pull-secrets.${instance}`;
+}
+
+export interface PullSecretWant {
+  namespace: string;
+  secret: string;
+  /** ServiceAccount names, "default", or "*" for every one in the namespace. */
+  serviceAccounts: readonly string[];
+}
+
+/**
+ * Keeps regcred's entries in ServiceAccount.imagePullSecrets. The API marks that list atomic
+ * (x-kubernetes-list-type: atomic, checked on the real server in the integration tests):
+ * server-side apply would own the whole list and drop other managers' entries, so each change
+ * is a JSON patch whose first operation tests the resourceVersion, re-read and retried on
+ * conflict. Other entries keep their order; regcred's are appended.
+ */
+export class ServiceAccountReconciler {
+  private readonly core: CoreV1Api;
+  private readonly cache: WatchedCache<V1ServiceAccount>;
+  private readonly listeners: Array<() => void> = [];
+  /** namespace -> ServiceAccount name or "*" -> secrets wanted, from the last pass. */
+  private wanted = new Map<string, Map<string, Set<string>>>();
+
+  private readonly annotation: string;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly log: Logger,
+    instance: string = DEFAULT_INSTANCE,
+  ) {
+    this.annotation = ownedEntriesAnnotation(instance);
+    this.core = makeApi(kc, CoreV1Api);
+    this.cache = watchedCache(
+      kc,
+      "serviceaccounts",
+      "/api/v1/serviceaccounts",
+      () => this.core.listServiceAccountForAllNamespaces(),
+      {
+        log,
+      },
+    );
+    this.cache.onEvent((type, sa) => {
+      if (type === "delete") return;
+      // A new ServiceAccount, or an edit that dropped one of regcred's entries.
+      if (this.pending(sa)) this.listeners.forEach((l) => l());
+    });
+  }
+
+  synced(): Promise<void> {
+    return this.cache.synced();
+  }
+
+  onDrift(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  stop(): Promise<void> {
+    return this.cache.stop();
+  }
+
+  /**
+   * Adds the wanted entries and removes regcred's entries nobody wants any more. `keep`: target
+   * names whose entries stay even where not wanted now (their Secrets are kept too).
+   */
+  async reconcile(
+    wants: readonly PullSecretWant[],
+    keep: ReadonlySet<string> = new Set(),
+  ): Promise<{ patched: number; failed: number }> {
+    const wanted = new Map<string, Map<string, Set<string>>>();
+    for (const w of wants) {
+      const byAccount = wanted.get(w.namespace) ?? new Map<string, Set<string>>();
+      wanted.set(w.namespace, byAccount);
+      for (const account of w.serviceAccounts) {
+        const set = byAccount.get(account) ?? new Set<string>();
+        set.add(w.secret);
+        byAccount.set(account, set);
+      }
+    }
+    this.wanted = wanted;
+    let patched = 0;
+    let failed = 0;
+    await forEachLimit(this.cache.list(), 16, async (sa) => {
+      if (!this.pending(sa, keep)) return;
+      try {
+        if (await this.fix(sa.metadata!.namespace!, sa.metadata!.name!, keep)) patched++;
+      } catch (err) {
+        failed++;
+        this.log.error(
+          { namespace: sa.metadata?.namespace, serviceAccount: sa.metadata?.name },
+          `updating imagePullSecrets of ServiceAccount ${sa.metadata?.namespace}/${sa.metadata?.name} failed: ${messageOf(err)}`,
+        );
+      }
+    });
+    return { patched, failed };
+  }
+
+  private want(sa: V1ServiceAccount): Set<string> {
+    const byAccount = this.wanted.get(sa.metadata?.namespace ?? "");
+    if (!byAccount) return new Set();
+    return new Set([...(byAccount.get(sa.metadata?.name ?? "") ?? []), ...(byAccount.get("*") ?? [])]);
+  }
+
+  private pending(sa: V1ServiceAccount, keep: ReadonlySet<string> = new Set()): boolean {
+    return change(sa, this.want(sa), keep, this.annotation) !== null;
+  }
+
+  private async fix(namespace: string, name: string, keep: ReadonlySet<string>): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      // The cache may lag behind our own last patch; the test op catches that and we re-read.
+      const sa =
+        attempt === 1
+          ? (this.cache.get(name, namespace) ?? (await this.read(namespace, name)))
+          : await this.read(namespace, name);
+      if (!sa) return false;
+      const next = change(sa, this.want(sa), keep, this.annotation);
+      if (!next) return false;
+      try {
+        await this.core.patchNamespacedServiceAccount(
+          { name, namespace, body: next.patch },
+          setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+        );
+        this.log.info(
+          { namespace, serviceAccount: name, added: next.added, removed: next.removed },
+          `ServiceAccount ${namespace}/${name}: imagePullSecrets updated`,
+        );
+        return true;
+      } catch (err) {
+        const status = statusOf(err);
+        // 409/422: the resourceVersion test failed, someone wrote in between.
+        if ((status === 409 || status === 422) && attempt < 5) continue;
+        if (status === 404) return false;
+        throw err;
+      }
+    }
+  }
+
+  private async read(namespace: string, name: string): Promise<V1ServiceAccount | undefined> {
+    try {
+      return await this.core.readNamespacedServiceAccount({ name, namespace });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+interface Change {
+  patch: object[];
+  added: string[];
+  removed: string[];
+}
+
+/** The JSON patch that gives this ServiceAccount exactly regcred's wanted entries; null if none is needed. */
+export function change(
+  sa: V1ServiceAccount,
+  want: ReadonlySet<string>,
+  keep: ReadonlySet<string>,
+  annotation: string,
+): Change | null {
+  const list = sa.imagePullSecrets ?? [];
+  const present = new Set(list.map((e) => e.name));
+  const ownedText = sa.metadata?.annotations?.[annotation];
+  const owned = new Set(ownedText ? ownedText.split(",").filter(Boolean) : []);
+  const added = [...want].filter((s) => !present.has(s)).sort();
+  const removed = [...owned].filter((s) => !want.has(s) && !keep.has(s) && present.has(s)).sort();
+  const nextOwned = [...new Set([...[...owned].filter((s) => want.has(s) || keep.has(s)), ...added])].filter(
+    (s) => present.has(s) || added.includes(s),
+  );
+  nextOwned.sort();
+  const nextOwnedText = nextOwned.join(",");
+  if (added.length === 0 && removed.length === 0 && nextOwnedText === (ownedText ?? "")) return null;
+
+  const patch: object[] = [
+    { op: "test", path: "/metadata/resourceVersion", value: sa.metadata!.resourceVersion },
+  ];
+  if (added.length > 0 || removed.length > 0) {
+    const nextList = [
+      ...list.filter((e) => !removed.includes(e.name ?? "")),
+      ...added.map((name) => ({ name })),
+    ];
+    patch.push({ op: "add", path: "/imagePullSecrets", value: nextList });
+  }
+  const annotationPath = `/metadata/annotations/${annotation.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+  if (nextOwnedText === "") {
+    if (ownedText !== undefined) patch.push({ op: "remove", path: annotationPath });
+  } else if (!sa.metadata?.annotations) {
+    patch.push({ op: "add", path: "/metadata/annotations", value: { [annotation]: nextOwnedText } });
+  } else {
+    patch.push({ op: "add", path: annotationPath, value: nextOwnedText });
+  }
+  return { patch, added, removed };
+}
