@@ -1,13 +1,15 @@
 import type { ProviderDefinition } from "./contract.ts";
 import { staticProvider } from "./static/index.ts";
+import { ghcrProvider } from "./ghcr/index.ts";
 
 /**
  * The provider table, keyed by the `provider:` value in the config. A new provider is a
  * folder with schema.ts + index.ts and one line here.
  */
-export const providerDefinitions = [staticProvider] as const;
+export const providerDefinitions = [staticProvider, ghcrProvider] as const;
 
-export type RegistrySettings = (typeof providerDefinitions)[number] extends ProviderDefinition<infer S> ? S : never;
+export type RegistrySettings =
+  (typeof providerDefinitions)[number] extends ProviderDefinition<infer S> ? S : never;
 
 export const providerKinds: readonly string[] = providerDefinitions.map((p) => p.kind);
 

@@ -10,7 +10,9 @@ export function createStaticProvider(settings: StaticSettings, ctx: ProviderCont
   const expiresAt = settings.expiresAt ? new Date(settings.expiresAt) : null;
   return {
     async mint(): Promise<Credential[]> {
-      const username = settings.usernameFrom ? await ctx.secrets.read(settings.usernameFrom) : settings.username!;
+      const username = settings.usernameFrom
+        ? await ctx.secrets.read(settings.usernameFrom)
+        : settings.username!;
       const password = await ctx.secrets.read(settings.passwordFrom);
       return [{ registries: settings.registries, username, password, expiresAt }];
     },

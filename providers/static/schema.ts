@@ -11,10 +11,16 @@ export const staticSchema = registryEntry("static", {
   passwordFrom: secretRef,
   password: forbiddenInline("passwordFrom"),
   /** A known expiry (e.g. a token's end date), so the expiry metric and alert cover it. */
-  expiresAt: z.iso.datetime({ offset: true, error: "expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z" }).optional(),
+  expiresAt: z.iso
+    .datetime({ offset: true, error: "expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z" })
+    .optional(),
 }).superRefine((entry, ctx) => {
   if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
-    ctx.addIssue({ code: "custom", path: ["username"], message: "expected exactly one of username or usernameFrom" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["username"],
+      message: "expected exactly one of username or usernameFrom",
+    });
   }
 });
 

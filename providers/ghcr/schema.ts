@@ -1,0 +1,139 @@
+import { z } from "zod";
+import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
+import { secretRef } from "../../src/config/secret-ref.ts";
+import { forbiddenInline } from "../../src/config/inline-secret.ts";
+
+export const GITHUB_API = "https://api.github.com";
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * The REST API base: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.
+ * Plain http only to loopback (local fakes, a port-forward): a PAT or App JWT must not cross a
+ * network in clear text.
+ */
+const apiUrl = z.string().transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a URL such as ${GITHUB_API} or https://github.example.com/api/v3`,
+    });
+    return z.NEVER;
+  }
+  const httpLoopback = url.protocol === "http:" && LOOPBACK.test(url.hostname);
+  if (url.protocol !== "https:" && !httpLoopback) {
+    ctx.addIssue({ code: "custom", message: "expected an https:// URL (http:// only to localhost)" });
+    return z.NEVER;
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
+    return z.NEVER;
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+});
+
+// GitHub repository names: letters, digits, '-', '_', '.'. The token request takes bare names
+// (the installation's owner is implied), so "owner/repo" is a mistake worth naming.
+const repositoryName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9._-]{1,100}$/,
+    'expected a repository name without its owner, e.g. "api" not "acme/api"',
+  );
+
+const app = z
+  .strictObject({
+    /** The App's numeric ID, or its client ID (Iv1.… / Iv23…): either is accepted as the JWT `iss`. */
+    appId: z
+      .union([z.number().int().positive(), z.string().regex(/^\d+$/, "expected a numeric App ID")])
+      .optional(),
+    clientId: z
+      .string()
+      .regex(/^Iv[A-Za-z0-9.]+$/, 'expected a GitHub App client ID such as "Iv23liAbCdEf..."')
+      .optional(),
+    installationId: z.union([
+      z.number().int().positive(),
+      z.string().regex(/^\d+$/, "expected a numeric installation ID"),
+    ]),
+    privateKeyFrom: secretRef,
+    privateKey: forbiddenInline("privateKeyFrom"),
+    /** Narrow the token to these repositories of the installation (at most 500). */
+    repositories: z.array(repositoryName).min(1).max(500).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if ((a.appId === undefined) === (a.clientId === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["appId"], message: "expected exactly one of appId or clientId" });
+    }
+  });
+
+export const ghcrSchema = registryEntry("ghcr", {
+  /** REST API base; GitHub Enterprise Server: https://HOST/api/v3. */
+  apiUrl: apiUrl.default(GITHUB_API),
+  /** Auth keys to write; default ghcr.io (github.com) or containers.HOST (GitHub Enterprise Server). */
+  registries: z.array(registryKey).min(1, "expected at least one registry host").optional(),
+  // PAT mode (the default).
+  username: z.string().min(1).optional(),
+  usernameFrom: secretRef.optional(),
+  tokenFrom: secretRef.optional(),
+  token: forbiddenInline("tokenFrom"),
+  password: forbiddenInline("tokenFrom"),
+  /**
+   * Ask the GitHub API about the PAT on each refresh (expiry, scopes, revocation). Turn off only
+   * where the cluster reaches the registry but not the API: the PAT is then used unchecked.
+   */
+  verify: z.boolean().default(true),
+  // App mode (opt-in).
+  app: app.optional(),
+}).superRefine((entry, ctx) => {
+  if (entry.app) {
+    for (const key of ["tokenFrom", "username", "usernameFrom"] as const) {
+      if (entry[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `not used in App mode (the username is x-access-token): remove ${key} or app`,
+        });
+      }
+    }
+  } else {
+    if (entry.tokenFrom === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tokenFrom"],
+        message:
+          "expected tokenFrom: { file: PATH } or { env: NAME } (a classic PAT), or an app: block for App mode",
+      });
+    }
+    if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["username"],
+        message: "expected exactly one of username or usernameFrom",
+      });
+    }
+  }
+  if (entry.registries === undefined && defaultRegistries(entry.apiUrl) === null) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["registries"],
+      message: `cannot derive the registry host from apiUrl ${entry.apiUrl}: list it under registries`,
+    });
+  }
+});
+
+export type GhcrSettings = z.infer<typeof ghcrSchema>;
+
+/**
+ * The registry that goes with an API base: ghcr.io for github.com; containers.HOST for GitHub
+ * Enterprise Server (its container registry needs subdomain isolation). null when the URL is
+ * neither shape (e.g. GHE.com data residency): the config must then say.
+ */
+export function defaultRegistries(api: string): string[] | null {
+  const url = new URL(api);
+  if (url.hostname === "api.github.com" && url.pathname === "/") return ["ghcr.io"];
+  if (url.pathname === "/api/v3") return [`containers.${url.hostname}`];
+  return null;
+}
