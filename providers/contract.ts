@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Logger } from "pino";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { SecretReader } from "../src/config/secret-reader.ts";
 
 /** What every provider returns: credentials for one or more registry hosts. */
@@ -25,6 +26,8 @@ export interface Provider {
 export interface ProviderContext {
   log: Logger;
   secrets: SecretReader;
+  /** The cluster, when regcred runs against one (--output kube); providers that read from it need it. */
+  kube?: KubeConfig;
 }
 
 /**

@@ -10,6 +10,7 @@ import { startHttpServer, type HttpServer } from "./observe/server.ts";
 import type { NamespaceSource, Sink } from "./output/sink.ts";
 import type { CronStarter } from "./engine/cron.ts";
 import path from "node:path";
+import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface DaemonOptions {
   config: Config;
@@ -22,6 +23,8 @@ export interface DaemonOptions {
   /** Replace a registry's provider (tests inject clients this way). */
   providers?: Record<string, Provider>;
   cron?: CronStarter;
+  /** The cluster, for providers that read from it (mirror). */
+  kube?: KubeConfig;
 }
 
 export interface Daemon {
@@ -36,8 +39,13 @@ export function buildRegistries(
   config: Config,
   log: Logger,
   overrides: Record<string, Provider> = {},
+  kube?: KubeConfig,
 ): RegistryRuntime[] {
-  const ctx: ProviderContext = { log, secrets: createSecretReader(path.dirname(path.resolve(config.file))) };
+  const ctx: ProviderContext = {
+    log,
+    secrets: createSecretReader(path.dirname(path.resolve(config.file))),
+    ...(kube ? { kube } : {}),
+  };
   return config.registries.map((r) => ({
     name: r.name,
     kind: r.provider,
@@ -51,7 +59,7 @@ export function buildRegistries(
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, log, metrics, sink, namespaces } = options;
   let sync: SyncLoop | null = null;
-  const refresher = new Refresher(buildRegistries(config, log, options.providers), {
+  const refresher = new Refresher(buildRegistries(config, log, options.providers, options.kube), {
     log,
     metrics,
     ...(options.cron ? { cron: options.cron } : {}),

@@ -3,6 +3,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { createDirSink } from "../output/dir-sink.ts";
 import { staticNamespaces, type NamespaceSource, type Sink } from "../output/sink.ts";
 import type { Config } from "../config/schema.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../kube/client.ts";
 import { createKubeOutput } from "../kube/output.ts";
 import { UsageError } from "./errors.ts";
@@ -20,7 +21,7 @@ export interface OutputOptions {
 export function createOutput(
   options: OutputOptions,
   deps: { config: Config; log: Logger; metrics: Metrics },
-): { sink: Sink; namespaces: NamespaceSource } {
+): { sink: Sink; namespaces: NamespaceSource; kube?: KubeConfig } {
   const spec = options.output;
   if (spec.startsWith("dir:") && spec.length > 4) {
     return { sink: createDirSink(spec.slice(4), deps), namespaces: staticNamespaces(options.namespace) };

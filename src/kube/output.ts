@@ -14,7 +14,7 @@ export function createKubeOutput(deps: {
   log: Logger;
   metrics: Metrics;
   events?: EventSink;
-}): { sink: Sink; namespaces: NamespaceSource } {
+}): { sink: Sink; namespaces: NamespaceSource; kube: KubeConfig } {
   const { kc, config, log, metrics, events } = deps;
   const instance = config.kubernetes.instance;
   const serviceAccounts = new ServiceAccountReconciler(kc, log, instance);
@@ -42,5 +42,5 @@ export function createKubeOutput(deps: {
       await Promise.all([secrets.stop(), serviceAccounts.stop()]);
     },
   };
-  return { sink, namespaces: new NamespaceWatcher(kc, log) };
+  return { sink, namespaces: new NamespaceWatcher(kc, log), kube: kc };
 }
