@@ -4,6 +4,8 @@ import { EXIT, UsageError } from "./errors.ts";
 import { onceCommand, renderCommand, runCommand, validateCommand, type Io } from "./commands.ts";
 import { version } from "../version.ts";
 import { redact } from "../observe/redact.ts";
+import { rbacManifests } from "../kube/rbac.ts";
+import { stringify } from "yaml";
 
 const DEFAULT_CONFIG = process.env.REGCRED_CONFIG ?? "/etc/regcred/config.yaml";
 
@@ -88,6 +90,24 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .option("-s, --secret <name...>", "only these secrets")
     .addOption(logLevel())
     .action(async (opts) => exit(await renderCommand(opts, io)));
+
+  program
+    .command("rbac")
+    .description(
+      "print the least RBAC the daemon needs (ServiceAccount, ClusterRole, Role for the leader Lease) as YAML",
+    )
+    .option("--namespace <ns>", "regcred's own namespace", "regcred")
+    .option("--service-account <name>", "the daemon's ServiceAccount", "regcred")
+    .option("--lease <name>", "the leader election Lease", "regcred")
+    .action((opts: { namespace: string; serviceAccount: string; lease: string }) => {
+      const docs = rbacManifests({
+        namespace: opts.namespace,
+        serviceAccount: opts.serviceAccount,
+        leaseName: opts.lease,
+      });
+      io.stdout(docs.map((d) => stringify(d)).join("---\n"));
+      exit(EXIT.ok);
+    });
 
   program
     .command("validate")

@@ -56,6 +56,9 @@ export class SyncLoop {
   }
 
   private async loop(): Promise<void> {
+    // A pass before every registry has had its first try would write half-merged Secrets
+    // and rewrite them a moment later.
+    await this.deps.refresher.settled();
     while (this.dirty && !this.stopped) {
       this.dirty = false;
       await this.pass();

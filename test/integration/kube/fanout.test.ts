@@ -160,8 +160,7 @@ describe("fan-out to namespaces", () => {
       },
     });
     await vi.waitFor(
-      async () =>
-        expect(Object.keys(auths((await secretIn(ns, name))!))).toEqual(["registry.example.com"]),
+      async () => expect(Object.keys(auths((await secretIn(ns, name))!))).toEqual(["registry.example.com"]),
       { timeout: 5_000, interval: 50 },
     );
   });
