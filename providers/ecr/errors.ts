@@ -1,0 +1,113 @@
+import { ProviderError, type FailureReason } from "../contract.ts";
+
+/**
+ * AWS error codes by what the operator has to do. ECR and STS spell some differently
+ * (AccessDeniedException / AccessDenied, ThrottlingException / Throttling), and the SDK names
+ * modeled STS errors with an Exception suffix (wire code InvalidIdentityToken arrives as
+ * InvalidIdentityTokenException): lookups try the name with and without it.
+ */
+const CODES: Record<string, FailureReason> = {
+  AccessDeniedException: "access_denied",
+  AccessDenied: "access_denied",
+  // The identity provider refused the web identity token's claims (trust policy's conditions).
+  IDPRejectedClaim: "access_denied",
+  // STS is deactivated in the region the role is assumed in.
+  RegionDisabledException: "access_denied",
+  UnrecognizedClientException: "bad_credentials",
+  InvalidClientTokenId: "bad_credentials",
+  SignatureDoesNotMatch: "bad_credentials",
+  InvalidSignatureException: "bad_credentials",
+  IncompleteSignature: "bad_credentials",
+  MissingAuthenticationToken: "bad_credentials",
+  CredentialsProviderError: "bad_credentials",
+  // Both mean "the token regcred presents must be replaced": AWS documents the same remedy for
+  // them ("get a new identity token from the identity provider and retry"), and for IRSA that is
+  // the kubelet-rotated projected token (stale mount, wrong audience or issuer). The message keeps
+  // the exact code so the two stay distinguishable.
+  ExpiredTokenException: "expired_token",
+  ExpiredToken: "expired_token",
+  InvalidIdentityToken: "expired_token",
+  ThrottlingException: "throttled",
+  Throttling: "throttled",
+  TooManyRequestsException: "throttled",
+  TooManyRequests: "throttled",
+  RequestLimitExceeded: "throttled",
+  // The IdP's keys could not be fetched: nothing regcred can change, retry later.
+  IDPCommunicationError: "network",
+};
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "ESOCKETTIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+// node-http-handler's own timeouts (connectionTimeout, requestTimeout) are named TimeoutError.
+const NETWORK_NAMES = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
+
+/** The first network error code in the error or its causes. */
+export function networkCode(err: unknown, depth = 0): string | undefined {
+  if (depth > 8 || typeof err !== "object" || err === null) return undefined;
+  const { code, cause, errors } = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+  for (const inner of [cause, ...(Array.isArray(errors) ? errors : [])]) {
+    const found = networkCode(inner, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+interface AwsError {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+}
+
+/** The reason for an AWS SDK error (ECR, ECR Public, STS, credential providers). */
+export function classify(err: unknown): FailureReason {
+  if (networkCode(err)) return "network";
+  const e = (err ?? {}) as AwsError;
+  const byName = e.name ? (CODES[e.name] ?? CODES[e.name.replace(/Exception$/, "")]) : undefined;
+  if (byName) return byName;
+  if (e.name && NETWORK_NAMES.has(e.name)) return "network";
+  if (e.$metadata?.httpStatusCode === 429) return "throttled";
+  return "unknown";
+}
+
+/**
+ * Wraps an AWS failure as a ProviderError: the reason, the AWS error code and message in the text,
+ * and AWS's request ID (what AWS Support asks for) as requestId.
+ */
+export function awsError(err: unknown, what: string): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const e = (err ?? {}) as AwsError;
+  const reason = classify(err);
+  const net = networkCode(err);
+  const requestId = e.$metadata?.requestId;
+  const code = net ?? e.name ?? "Error";
+  const text = (e.message ?? String(err)).split(/\r?\n/)[0]!.trim();
+  const detail = text && text !== code ? `${code}: ${text}` : code;
+  const status = e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : "";
+  return new ProviderError(reason, `${what}: ${detail}${status}`, {
+    cause: err,
+    ...(requestId ? { requestId } : {}),
+  });
+}
+
+/** Aborts (the refresher's timeout, shutdown) pass through untouched: the refresher names them. */
+export function isAbort(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (err instanceof Error && err.name === "AbortError");
+}

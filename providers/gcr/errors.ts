@@ -1,0 +1,110 @@
+import { ProviderError, type FailureReason } from "../contract.ts";
+
+// What google-auth-library's errors carry: GaxiosError fields (status, code, response), also
+// copied onto the plain Error its STS client throws for OAuth error responses.
+interface GoogleErrorShape {
+  message?: unknown;
+  name?: unknown;
+  code?: unknown;
+  status?: unknown;
+  response?: { status?: unknown; data?: unknown };
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ECONNABORTED",
+]);
+
+// OAuth 2.0 token endpoint errors (RFC 6749 5.2), from oauth2.googleapis.com and sts.googleapis.com.
+const OAUTH_ERRORS: Record<string, FailureReason> = {
+  invalid_grant: "bad_credentials",
+  invalid_client: "bad_credentials",
+  unauthorized_client: "access_denied",
+  invalid_scope: "access_denied",
+  access_denied: "access_denied",
+};
+
+// google.rpc.Code names, from Google APIs' JSON error bodies (IAM Credentials).
+const RPC_STATUS: Record<string, FailureReason> = {
+  PERMISSION_DENIED: "access_denied",
+  UNAUTHENTICATED: "bad_credentials",
+  NOT_FOUND: "not_found",
+  RESOURCE_EXHAUSTED: "throttled",
+};
+
+function httpReason(status: number): FailureReason | undefined {
+  if (status === 401) return "bad_credentials";
+  if (status === 403) return "access_denied";
+  if (status === 404) return "not_found";
+  if (status === 429) return "throttled";
+  return undefined;
+}
+
+/** The google status words: an OAuth error code, or an RPC status name, and the HTTP status. */
+function googleStatus(err: GoogleErrorShape): { http?: number; oauth?: string; rpc?: string } {
+  const http =
+    typeof err.status === "number"
+      ? err.status
+      : typeof err.response?.status === "number"
+        ? err.response.status
+        : undefined;
+  const data = err.response?.data as { error?: unknown } | undefined;
+  const error = data && typeof data === "object" ? data.error : undefined;
+  if (typeof error === "string") return { http, oauth: error };
+  if (error && typeof error === "object" && typeof (error as { status?: unknown }).status === "string") {
+    return { http, rpc: (error as { status: string }).status };
+  }
+  return { http };
+}
+
+// Error texts can quote a server's whole answer; keep messages to a line's worth.
+function shorten(text: string): string {
+  const oneLine = text.replace(/\s+/g, " ").trim();
+  return oneLine.length > 400 ? `${oneLine.slice(0, 400)}...` : oneLine;
+}
+
+/**
+ * Maps what google-auth-library throws onto the shared failure reasons. The message names the
+ * step and keeps Google's own code and status words. The original error is not kept as the
+ * cause: its request config and response would reach the logs whole.
+ */
+export function classifyGoogleError(err: unknown, step: string): ProviderError {
+  if (err instanceof ProviderError)
+    return new ProviderError(err.reason, `${step}: ${err.message}`, { requestId: err.requestId });
+  const e = (err && typeof err === "object" ? err : {}) as GoogleErrorShape;
+  const text = shorten(typeof e.message === "string" ? e.message : String(err));
+  const { http, oauth, rpc } = googleStatus(e);
+  const code = typeof e.code === "string" ? e.code : undefined;
+  const words = [http, oauth ?? rpc ?? (code && !text.includes(code) ? code : undefined)].filter(
+    (w) => w !== undefined,
+  );
+  const message = `${step}: ${words.length > 0 ? `[${words.join(" ")}] ` : ""}${text}`;
+
+  let reason: FailureReason | undefined =
+    (oauth ? OAUTH_ERRORS[oauth] : undefined) ??
+    (rpc ? RPC_STATUS[rpc] : undefined) ??
+    (http ? httpReason(http) : undefined);
+  if (!reason && http === undefined) {
+    if ([code, e.name].some((w) => w === "TimeoutError" || w === "AbortError")) {
+      reason = "timeout";
+    } else if (
+      (code && NETWORK_CODES.has(code)) ||
+      /\b(ECONNREFUSED|ENOTFOUND|ECONNRESET|EAI_AGAIN)\b/.test(text)
+    ) {
+      reason = "network";
+    } else if (/Could not load the default credentials/i.test(text)) {
+      reason = "source_unavailable";
+    } else if (/Invalid response from metadata service/i.test(text)) {
+      reason = "invalid_response";
+    }
+  }
+  return new ProviderError(reason ?? "unknown", message);
+}

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
+import { duration, formatDuration } from "../../src/config/duration.ts";
+
+export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+
+// Container Registry's hosts, and Artifact Registry's Docker hosts: one per region
+// (europe-west1-docker.pkg.dev) plus the three multi-regions (us, europe, asia).
+const GCR_HOST = /^(?:(?:us|eu|asia)\.)?gcr\.io$/;
+const AR_HOST = /^(?:[a-z]+-[a-z]+\d+|us|europe|asia)-docker\.pkg\.dev$/;
+
+export function isGoogleRegistryKey(key: string): boolean {
+  const host = key.split("/", 1)[0]!;
+  return GCR_HOST.test(host) || AR_HOST.test(host);
+}
+
+/**
+ * An auth key on a Google registry host, optionally with a path prefix
+ * (europe-docker.pkg.dev/my-project) when several identities share one host.
+ */
+const googleRegistryKey = registryKey.refine(isGoogleRegistryKey, {
+  error: (issue) =>
+    `expected a Google registry host (gcr.io, us.gcr.io, eu.gcr.io, asia.gcr.io, REGION-docker.pkg.dev, ` +
+    `us-docker.pkg.dev, europe-docker.pkg.dev, asia-docker.pkg.dev), got ${JSON.stringify(issue.input)}`,
+});
+
+// An email, or the numeric unique ID IAM also accepts. Either goes into a URL path, so no "/" or ":".
+const serviceAccountId = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|\d+)$/,
+    "expected a service account email such as puller@my-project.iam.gserviceaccount.com",
+  );
+
+// IAM Credentials accepts up to 1 h, or 12 h where the org policy allows the extension.
+const MAX_LIFETIME_MS = 12 * 3_600_000;
+const lifetime = duration.refine((ms) => ms >= 1_000 && ms <= MAX_LIFETIME_MS && ms % 1_000 === 0, {
+  error: (issue) =>
+    `expected whole seconds between 1s and ${formatDuration(MAX_LIFETIME_MS)}, got ${formatDuration(issue.input as number)}`,
+});
+
+export const gcrSchema = registryEntry("gcr", {
+  /** Auth keys to write the one minted token under. */
+  registries: z.array(googleRegistryKey).min(1, "expected at least one registry host"),
+  /**
+   * A service account key or an external_account (workload identity federation) JSON, mounted
+   * from a Secret or ConfigMap. Unset: Application Default Credentials.
+   */
+  credentialsFile: z.string().min(1, "expected a file path").optional(),
+  /** Take the token straight from the metadata server (GKE Workload Identity, GCE), skipping ADC's search. */
+  metadataServer: z.boolean().optional(),
+  scopes: z.array(z.string().min(1)).min(1, "expected at least one scope").default([CLOUD_PLATFORM_SCOPE]),
+  /** Mint the token for this service account, through the source identity (IAM Credentials generateAccessToken). */
+  impersonate: z
+    .strictObject({
+      serviceAccount: serviceAccountId,
+      /** Chain of service accounts between the source and the target, each Token Creator on the next. */
+      delegates: z.array(serviceAccountId).optional(),
+      /** Requested token lifetime; IAM's default is 1h. */
+      lifetime: lifetime.optional(),
+    })
+    .optional(),
+  credentials: z
+    .undefined({
+      error:
+        "key material is never written inline: mount the key file from a Secret and set credentialsFile: PATH",
+    })
+    .optional(),
+}).superRefine((entry, ctx) => {
+  if (entry.credentialsFile !== undefined && entry.metadataServer) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["metadataServer"],
+      message: "expected at most one of credentialsFile or metadataServer",
+    });
+  }
+});
+
+export type GcrSettings = z.infer<typeof gcrSchema>;
