@@ -6,6 +6,8 @@ import type { Config } from "../config/schema.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../kube/client.ts";
 import { createKubeOutput } from "../kube/output.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { hostname } from "node:os";
 import { UsageError } from "./errors.ts";
 
 export interface OutputOptions {
@@ -21,7 +23,12 @@ export interface OutputOptions {
 export function createOutput(
   options: OutputOptions,
   deps: { config: Config; log: Logger; metrics: Metrics },
-): { sink: Sink; namespaces: NamespaceSource; kube?: KubeConfig } {
+): {
+  sink: Sink;
+  namespaces: NamespaceSource;
+  kube?: KubeConfig;
+  onRefreshFailure?: (registry: string, reason: string, message: string) => void;
+} {
   const spec = options.output;
   if (spec.startsWith("dir:") && spec.length > 4) {
     return { sink: createDirSink(spec.slice(4), deps), namespaces: staticNamespaces(options.namespace) };
@@ -33,7 +40,27 @@ export function createOutput(
     } catch (err) {
       throw new UsageError(`--output kube: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return createKubeOutput({ kc, ...deps });
+    const events = deps.config.kubernetes.events
+      ? new EventRecorder({ kc, component: "regcred", instance: hostname(), log: deps.log })
+      : undefined;
+    const pod =
+      process.env.POD_NAME && process.env.POD_NAMESPACE
+        ? { name: process.env.POD_NAME, namespace: process.env.POD_NAMESPACE }
+        : null;
+    return {
+      ...createKubeOutput({ kc, ...deps, ...(events ? { events } : {}) }),
+      // A failed refresh is about regcred itself: the Event goes on its own Pod, when it knows it.
+      ...(events && pod
+        ? {
+            onRefreshFailure: (registry: string, reason: string, message: string) =>
+              events.warning(
+                { kind: "Pod", apiVersion: "v1", ...pod },
+                "RefreshFailed",
+                `registry ${registry}: ${reason}: ${message}`,
+              ),
+          }
+        : {}),
+    };
   }
   throw new UsageError(`--output: expected kube or dir:PATH, got ${JSON.stringify(spec)}`);
 }

@@ -50,6 +50,8 @@ export interface RefresherDeps {
   cron?: CronStarter;
   /** Called when a registry's usable credentials change (new value, or last good dropped). */
   onChange?: (registry: string) => void;
+  /** Called on every failed refresh, with the classified reason and the redacted message. */
+  onFailure?: (registry: string, reason: FailureReason, message: string) => void;
 }
 
 interface Entry {
@@ -82,6 +84,7 @@ export class Refresher {
   private readonly now: () => number;
   private readonly cron: CronStarter;
   private readonly onChange: (registry: string) => void;
+  private readonly onFailure: (registry: string, reason: FailureReason, message: string) => void;
   private stopped = false;
   private readonly settledWaiters: Array<() => void> = [];
 
@@ -92,6 +95,7 @@ export class Refresher {
     this.now = deps.now ?? Date.now;
     this.cron = deps.cron ?? nodeCron;
     this.onChange = deps.onChange ?? (() => {});
+    this.onFailure = deps.onFailure ?? (() => {});
     for (const rt of registries) {
       this.entries.set(rt.name, {
         rt,
@@ -307,6 +311,7 @@ export class Refresher {
       { ...labels, reason, requestId, failures: entry.failures, retryIn: formatDuration(delay), err },
       `refresh of ${rt.name} failed (${reason}): ${message}; ${keeping ? `keeping last good credential until ${entry.expiresAt?.toISOString() ?? "it is replaced"}` : "no usable credential"}`,
     );
+    this.onFailure(rt.name, reason, message);
     if (wasUsable && !keeping) this.onChange(rt.name);
     if (keeping && entry.expiresAt) this.armExpiry(entry, entry.expiresAt.getTime() - now);
   }
