@@ -2,13 +2,20 @@ import type { ProviderDefinition } from "./contract.ts";
 import { staticProvider } from "./static/index.ts";
 import { ghcrProvider } from "./ghcr/index.ts";
 import { gcrProvider } from "./gcr/index.ts";
+import { acrProvider } from "./acr/index.ts";
 import { ecrProvider } from "./ecr/index.ts";
 
 /**
  * The provider table, keyed by the `provider:` value in the config. A new provider is a
  * folder with schema.ts + index.ts and one line here.
  */
-export const providerDefinitions = [staticProvider, ghcrProvider, gcrProvider, ecrProvider] as const;
+export const providerDefinitions = [
+  staticProvider,
+  ghcrProvider,
+  gcrProvider,
+  acrProvider,
+  ecrProvider,
+] as const;
 
 export type RegistrySettings =
   (typeof providerDefinitions)[number] extends ProviderDefinition<infer S> ? S : never;

@@ -1,0 +1,259 @@
+// The scoped-token mode's ARM calls, as @azure/arm-containerregistry sends them, checked with
+// nock: the token read, then generateCredentials (direct answer and long-running operation).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import nock from "nock";
+import type { AccessToken, TokenCredential } from "@azure/identity";
+import { acrSchema } from "../../../providers/acr/schema.ts";
+import { createAcrProvider } from "../../../providers/acr/index.ts";
+import { olderSlot } from "../../../providers/acr/scoped-token.ts";
+import { ProviderError, type Credential } from "../../../providers/contract.ts";
+import { createSecretReader } from "../../../src/config/secret-reader.ts";
+import { captureLog } from "./harness.ts";
+
+const SUB = "0b1f6471-1bf0-4dda-aec3-111122223333";
+const RG = "rg-images";
+const TOKEN = "regcred-pull";
+const API = "2025-11-01"; // @azure/arm-containerregistry 12.0.0's api-version
+const NOW = Date.parse("2026-11-22T10:00:00Z");
+const ARM_TOKEN = "arm-access-token-for-the-test-0123456789";
+
+function tokenPath(registry: string) {
+  return `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerRegistry/registries/${registry}/tokens/${TOKEN}`;
+}
+function generatePath(registry: string) {
+  return `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerRegistry/registries/${registry}/generateCredentials`;
+}
+
+/** An ACR token resource as ARM returns it. */
+function tokenResource(
+  registry: string,
+  passwords: Array<{ name: string; creationTime: string; expiry?: string }>,
+  status = "enabled",
+) {
+  return {
+    id: tokenPath(registry),
+    name: TOKEN,
+    type: "Microsoft.ContainerRegistry/registries/tokens",
+    properties: {
+      creationDate: "2026-01-01T00:00:00Z",
+      provisioningState: "Succeeded",
+      scopeMapId: `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerRegistry/registries/${registry}/scopeMaps/pull-app`,
+      credentials: { certificates: [], passwords },
+      status,
+    },
+  };
+}
+
+/** Stands in for the Entra credential: records the scopes ARM's bearer policy asks for. */
+function armCredential(scopes: string[]): TokenCredential {
+  return {
+    async getToken(scope): Promise<AccessToken> {
+      scopes.push(...(Array.isArray(scope) ? scope : [scope]));
+      return { token: ARM_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000, tokenType: "Bearer" };
+    },
+  };
+}
+
+function provider(fields: Record<string, unknown>, scopes: string[]) {
+  const settings = acrSchema.parse({
+    name: "scoped",
+    provider: "acr",
+    registries: ["prodreg.azurecr.io"],
+    auth: "managedIdentity",
+    scopedToken: { subscriptionId: SUB, resourceGroup: RG, tokenName: TOKEN, passwordLifetime: "12h" },
+    ...fields,
+  });
+  return createAcrProvider(
+    settings,
+    { log: captureLog().log, secrets: createSecretReader(process.cwd()) },
+    { credential: armCredential(scopes), now: () => NOW, pollIntervalMs: 1 },
+  );
+}
+
+const signal = () => new AbortController().signal;
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => {
+  const pending = nock.pendingMocks();
+  nock.cleanAll();
+  expect(pending).toEqual([]);
+});
+afterAll(() => nock.enableNetConnect());
+
+describe("scoped-token mode", () => {
+  it("reads the token, regenerates its free password slot with an explicit expiry, and returns it", async () => {
+    const scopes: string[] = [];
+    const bodies: unknown[] = [];
+    const expiry = new Date(NOW + 12 * 3_600_000).toISOString();
+    nock("https://management.azure.com")
+      .get(tokenPath("prodreg"))
+      .query({ "api-version": API })
+      .matchHeader("authorization", `Bearer ${ARM_TOKEN}`)
+      .reply(
+        200,
+        tokenResource("prodreg", [
+          { name: "password1", creationTime: "2026-11-21T10:00:00Z", expiry: "2026-11-22T22:00:00Z" },
+        ]),
+      )
+      .post(generatePath("prodreg"), (body) => {
+        bodies.push(body);
+        return true;
+      })
+      .query({ "api-version": API })
+      .matchHeader("authorization", `Bearer ${ARM_TOKEN}`)
+      .matchHeader("content-type", /^application\/json/)
+      .reply(200, {
+        username: TOKEN,
+        passwords: [
+          {
+            name: "password2",
+            value: "generated-password-2-value",
+            creationTime: new Date(NOW).toISOString(),
+            expiry,
+          },
+        ],
+      });
+
+    const creds: Credential[] = await provider({}, scopes).mint(signal());
+
+    expect(bodies).toEqual([{ tokenId: tokenPath("prodreg"), expiry, name: "password2" }]);
+    // One ARM token for both calls (the pipeline's bearer policy caches it), for ARM's audience.
+    expect(scopes).toEqual(["https://management.azure.com/.default"]);
+    expect(creds).toEqual([
+      {
+        registries: ["prodreg.azurecr.io"],
+        username: TOKEN,
+        password: "generated-password-2-value",
+        expiresAt: new Date(expiry),
+      },
+    ]);
+  });
+
+  it("follows the long-running operation when ARM answers 202", async () => {
+    const scopes: string[] = [];
+    const expiry = new Date(NOW + 12 * 3_600_000).toISOString();
+    const operation = `https://management.azure.com/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/locations/westeurope/operationResults/op-1`;
+    const status = `https://management.azure.com/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/locations/westeurope/operationStatuses/op-1`;
+    let bodySeen: unknown;
+    nock("https://management.azure.com")
+      .get(tokenPath("prodreg"))
+      .query({ "api-version": API })
+      .reply(
+        200,
+        tokenResource("prodreg", [
+          { name: "password1", creationTime: "2026-11-20T10:00:00Z" },
+          { name: "password2", creationTime: "2026-11-21T10:00:00Z" },
+        ]),
+      )
+      .post(generatePath("prodreg"), (body) => {
+        bodySeen = body;
+        return true;
+      })
+      .query({ "api-version": API })
+      .reply(202, "", {
+        "azure-asyncoperation": `${status}?api-version=${API}`,
+        location: `${operation}?api-version=${API}`,
+        "retry-after": "0",
+      })
+      .get(
+        `/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/locations/westeurope/operationStatuses/op-1`,
+      )
+      .query({ "api-version": API })
+      .reply(200, { status: "InProgress" })
+      .get(
+        `/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/locations/westeurope/operationStatuses/op-1`,
+      )
+      .query({ "api-version": API })
+      .reply(200, { status: "Succeeded" })
+      .get(
+        `/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/locations/westeurope/operationResults/op-1`,
+      )
+      .query({ "api-version": API })
+      .reply(200, {
+        username: TOKEN,
+        passwords: [{ name: "password1", value: "generated-password-1-value", expiry }],
+      });
+
+    const creds = await provider({}, scopes).mint(signal());
+
+    // Both slots in use: the older (password1) is regenerated, password2 stays valid meanwhile.
+    expect(bodySeen).toEqual({ tokenId: tokenPath("prodreg"), expiry, name: "password1" });
+    expect(creds[0]).toMatchObject({
+      username: TOKEN,
+      password: "generated-password-1-value",
+      expiresAt: new Date(expiry),
+    });
+  });
+
+  it("uses the sovereign cloud's ARM endpoint and audience, and the configured registry name", async () => {
+    const scopes: string[] = [];
+    nock("https://management.chinacloudapi.cn")
+      .get(tokenPath("cnreg01"))
+      .query({ "api-version": API })
+      .reply(200, tokenResource("cnreg01", []))
+      .post(generatePath("cnreg01"), (body: { name?: string }) => body.name === "password1")
+      .query({ "api-version": API })
+      .reply(200, { passwords: [{ name: "password1", value: "cn-generated-password-value" }] });
+
+    const creds = await provider(
+      {
+        registries: ["cnreg01-abc123.azurecr.cn"],
+        scopedToken: { subscriptionId: SUB, resourceGroup: RG, tokenName: TOKEN, registryName: "cnreg01" },
+      },
+      scopes,
+    ).mint(signal());
+    expect(scopes[0]).toBe("https://management.chinacloudapi.cn/.default");
+    // 24 h by default, taken from the request since the answer carries no expiry
+    expect(creds[0]).toMatchObject({
+      registries: ["cnreg01-abc123.azurecr.cn"],
+      expiresAt: new Date(NOW + 24 * 3_600_000),
+    });
+  });
+
+  it.each([
+    [403, "AuthorizationFailed", "access_denied"],
+    [404, "ResourceNotFound", "not_found"],
+    [429, "TooManyRequests", "throttled"],
+  ])("classifies ARM %i %s as %s", async (status, code, reason) => {
+    nock("https://management.azure.com")
+      .get(tokenPath("prodreg"))
+      .query(true)
+      .reply(
+        status,
+        { error: { code, message: `The client does not have authorization (${code})` } },
+        { "x-ms-correlation-request-id": "corr-1234" },
+      );
+    const err = await provider({}, [])
+      .mint(signal())
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ reason, requestId: "corr-1234" });
+    expect((err as Error).message).toMatch(new RegExp(`HTTP ${status} ${code}`));
+  });
+
+  it("refuses a disabled token", async () => {
+    nock("https://management.azure.com")
+      .get(tokenPath("prodreg"))
+      .query(true)
+      .reply(200, tokenResource("prodreg", [], "disabled"));
+    await expect(provider({}, []).mint(signal())).rejects.toMatchObject({
+      reason: "access_denied",
+      message: expect.stringMatching(/disabled/),
+    });
+  });
+});
+
+describe("password slot choice", () => {
+  const at = (iso: string) => new Date(iso);
+  it("fills an empty slot first, then replaces the older one", () => {
+    expect(olderSlot([])).toBe("password1");
+    expect(olderSlot([{ name: "password1", creationTime: at("2026-01-02T00:00:00Z") }])).toBe("password2");
+    expect(olderSlot([{ name: "password2", creationTime: at("2026-01-02T00:00:00Z") }])).toBe("password1");
+    const both = (one: string, two: string) => [
+      { name: "password1", creationTime: at(one) },
+      { name: "password2", creationTime: at(two) },
+    ];
+    expect(olderSlot(both("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"))).toBe("password1");
+    expect(olderSlot(both("2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z"))).toBe("password2");
+  });
+});
