@@ -4,6 +4,7 @@ import { ghcrProvider } from "./ghcr/index.ts";
 import { gcrProvider } from "./gcr/index.ts";
 import { acrProvider } from "./acr/index.ts";
 import { ecrProvider } from "./ecr/index.ts";
+import { mirrorProvider } from "./mirror/index.ts";
 
 /**
  * The provider table, keyed by the `provider:` value in the config. A new provider is a
@@ -15,6 +16,7 @@ export const providerDefinitions = [
   gcrProvider,
   acrProvider,
   ecrProvider,
+  mirrorProvider,
 ] as const;
 
 export type RegistrySettings =

@@ -1,0 +1,125 @@
+import { ApiException, KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import type { MirrorClients, SecretSource, SecretWatch } from "../../../providers/mirror/source.ts";
+import { createMirrorProvider } from "../../../providers/mirror/index.ts";
+import { mirrorSchema } from "../../../providers/mirror/schema.ts";
+import type { Logger } from "pino";
+import { captureLogger } from "../../helpers/log.ts";
+
+/**
+ * The source Secret without a cluster. Behaves as the API server and the watch cache do: a
+ * GET of an absent Secret is a 404 ApiException; the watch knows nothing until it has listed
+ * (`list()`), then reports what it holds and fires on every change.
+ */
+export class FakeSource implements SecretSource {
+  secret: V1Secret | null = null;
+  /** Thrown by the next reads instead of answering. */
+  failure: unknown = null;
+  reads = 0;
+  listed = false;
+  private listeners: Array<() => void> = [];
+  opened: Array<{ namespace: string; name: string }> = [];
+
+  clients(): MirrorClients {
+    return {
+      source: (_kc, where) => {
+        this.opened.push(where);
+        return this;
+      },
+    };
+  }
+
+  async read(): Promise<V1Secret> {
+    this.reads += 1;
+    if (this.failure) throw this.failure;
+    if (!this.secret) throw apiError(404, 'secrets "src" not found');
+    return this.secret;
+  }
+
+  follow(onEvent: () => void): SecretWatch {
+    this.listeners.push(onEvent);
+    return {
+      current: () => (this.listed ? this.secret : undefined),
+      stop: async () => {
+        this.listeners = this.listeners.filter((l) => l !== onEvent);
+      },
+    };
+  }
+
+  /** The watch's first list. */
+  list(): void {
+    this.listed = true;
+    this.emit();
+  }
+
+  /** A watch event: the Secret was added, changed (pass it) or deleted (pass null). */
+  change(secret: V1Secret | null): void {
+    this.secret = secret;
+    this.emit();
+  }
+
+  get watchers(): number {
+    return this.listeners.length;
+  }
+
+  private emit(): void {
+    this.listeners.forEach((l) => l());
+  }
+}
+
+export function apiError(code: number, message: string): ApiException<string> {
+  return new ApiException(
+    code,
+    `HTTP-Code: ${code}`,
+    JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message, code }),
+    {},
+  );
+}
+
+export const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+export function pullSecret(
+  auths: Record<string, unknown>,
+  opts: {
+    type?: string;
+    raw?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  } = {},
+): V1Secret {
+  const type = opts.type ?? "kubernetes.io/dockerconfigjson";
+  const legacy = type === "kubernetes.io/dockercfg";
+  const body = opts.raw ?? JSON.stringify(legacy ? auths : { auths });
+  return {
+    metadata: {
+      name: "src",
+      namespace: "shared",
+      ...(opts.labels ? { labels: opts.labels } : {}),
+      ...(opts.annotations ? { annotations: opts.annotations } : {}),
+    },
+    type,
+    data: { [legacy ? ".dockercfg" : ".dockerconfigjson"]: b64(body) },
+  };
+}
+
+export function mirror(
+  fake: FakeSource,
+  extra: Record<string, unknown> = {},
+  opts: { kube?: boolean; log?: Logger } = {},
+) {
+  const settings = mirrorSchema.parse({
+    name: "m",
+    provider: "mirror",
+    source: { namespace: "shared", name: "src" },
+    ...extra,
+  });
+  const log = opts.log ?? captureLogger().log;
+  return createMirrorProvider(
+    settings,
+    {
+      log,
+      secrets: { read: async () => "", watch: () => () => {} } as never,
+      ...(opts.kube === false ? {} : { kube: new KubeConfig() }),
+    },
+    fake.clients(),
+  );
+}
