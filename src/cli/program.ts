@@ -5,6 +5,7 @@ import { onceCommand, renderCommand, runCommand, validateCommand, type Io } from
 import { version } from "../version.ts";
 import { redact } from "../observe/redact.ts";
 import { rbacManifests } from "../kube/rbac.ts";
+import { statusCommand } from "./status.ts";
 import { stringify } from "yaml";
 
 const DEFAULT_CONFIG = process.env.REGCRED_CONFIG ?? "/etc/regcred/config.yaml";
@@ -90,6 +91,23 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .option("-s, --secret <name...>", "only these secrets")
     .addOption(logLevel())
     .action(async (opts) => exit(await renderCommand(opts, io)));
+
+  program
+    .command("status")
+    .description(
+      "list the cluster's regcred-managed Secrets: registries, expiry, in sync or not (exit 1 if any is not)",
+    )
+    .addOption(kubeconfig())
+    .option(
+      "--filter <text>",
+      "only rows whose namespace, secret, instance or registries contain this (case-insensitive)",
+    )
+    .addOption(
+      new Option("-o, --output <format>", "table or json").choices(["table", "json"]).default("table"),
+    )
+    .action(async (opts: { kubeconfig?: string; filter?: string; output: string }) =>
+      exit(await statusCommand(opts, io)),
+    );
 
   program
     .command("rbac")
