@@ -32,7 +32,10 @@ async function startReplica(config: string): Promise<Replica> {
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await vi.waitFor(() => expect(stderr).toContain('"msg":"regcred running"'), { timeout: 30_000, interval: 100 });
+  await vi.waitFor(() => expect(stderr).toContain('"msg":"regcred running"'), {
+    timeout: 30_000,
+    interval: 100,
+  });
   return { child, stderr: () => stderr, url: /"url":"([^"]+)"/.exec(stderr)![1]!, exited };
 }
 
@@ -108,7 +111,10 @@ kubernetes:
     const stoppedAt = Date.now();
     leader.child.kill("SIGTERM");
     expect(await leader.exited).toBe(0);
-    await vi.waitFor(async () => expect(await leaderGauge(follower)).toBe(1), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(async () => expect(await leaderGauge(follower)).toBe(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
     console.log(`takeover after SIGTERM: ${Date.now() - stoppedAt} ms`);
 
     // The new leader refreshes: a rotated password reaches every namespace.

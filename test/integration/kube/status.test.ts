@@ -39,7 +39,7 @@ registries:
 secrets:
   - { name: pull-${run}, registries: [hub], namespaces: { selector: { matchLabels: { regcred-test: "${run}" } } } }
 kubernetes: { instance: status-${run} }
-`.replace(`Pull-${run}`, `pull-${run}`),
+`,
     );
     const expires = new Date(Date.now() + 6 * 3_600_000);
     const daemon = await startDaemon({
