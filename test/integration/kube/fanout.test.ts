@@ -2,7 +2,7 @@
 // ServiceAccounts, drift, garbage. Each suite selects its own namespaces by a unique label, so
 // it shares the cluster with other suites safely.
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, type V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api, EventsV1Api, type V1Secret } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
@@ -14,9 +14,19 @@ import { captureLogger } from "../../helpers/log.ts";
 import { ScriptedProvider, ok } from "../../helpers/fake-provider.ts";
 import { find, parsePrometheus } from "../../helpers/prom.ts";
 import { ownedEntriesAnnotation } from "../../../src/kube/serviceaccounts.ts";
+import { EventRecorder } from "../../../src/kube/events.ts";
+import { leastPrivilege, type LeastPrivilege } from "./least-rbac.ts";
 
 const cluster = sharedCluster();
 const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+// The daemon runs as regcred's ServiceAccount with only the least RBAC; the test itself is admin.
+let regcred: LeastPrivilege;
+beforeAll(async () => {
+  regcred = await leastPrivilege(cluster, randomBytes(3).toString("hex"));
+});
+afterAll(async () => {
+  await regcred?.cleanup();
+});
 const hours = (h: number) => new Date(Date.now() + h * 3_600_000);
 
 function configFor(run: string, extra = "") {
@@ -34,6 +44,9 @@ kubernetes: { instance: t-${run} }
 `);
 }
 
+const recorder = (log: ReturnType<typeof captureLogger>["log"]) =>
+  new EventRecorder({ kc: regcred.kc, component: "regcred", instance: "fanout-test", log });
+
 async function start(run: string, provider: ScriptedProvider, extra = "") {
   const { log, lines } = captureLogger("info");
   const metrics = new Metrics();
@@ -42,7 +55,7 @@ async function start(run: string, provider: ScriptedProvider, extra = "") {
     config,
     log,
     metrics,
-    ...createKubeOutput({ kc: cluster.kubeConfig(), config, log, metrics }),
+    ...createKubeOutput({ kc: regcred.kc, config, log, metrics, events: recorder(log) }),
     serve: false,
     providers: { hub: provider },
   });
@@ -236,6 +249,18 @@ describe("never clobber", () => {
     // The foreign namespace's ServiceAccount is not pointed at a Secret regcred does not own.
     const sa = await core.readNamespacedServiceAccount({ namespace: ns.names[0]!, name: "default" });
     expect(sa.imagePullSecrets?.map((e) => e.name) ?? []).not.toContain(name);
+    // A Warning Event on the foreign Secret, and a Normal one where regcred created its own.
+    const events = cluster.kubeConfig().makeApiClient(EventsV1Api);
+    await vi.waitFor(async () => {
+      const warnings = await events.listNamespacedEvent({ namespace: ns.names[0]! });
+      const conflict = warnings.items.find((e) => e.reason === "Conflict" && e.regarding?.name === name);
+      expect(conflict?.type).toBe("Warning");
+      expect(conflict?.note).toContain("was not created by regcred");
+      const normal = await events.listNamespacedEvent({ namespace: ns.names[1]! });
+      expect(normal.items.find((e) => e.reason === "Created" && e.regarding?.name === name)?.type).toBe(
+        "Normal",
+      );
+    });
   });
 
   it("takes over by itself once the foreign Secret is gone", async () => {
@@ -327,7 +352,7 @@ kubernetes: { instance: t-${run} }
       config,
       log,
       metrics,
-      ...createKubeOutput({ kc: cluster.kubeConfig(), config, log, metrics }),
+      ...createKubeOutput({ kc: regcred.kc, config, log, metrics, events: recorder(log) }),
       providers: { hub: star },
     });
     await daemon.refresher.settled();
@@ -362,7 +387,7 @@ kubernetes: { instance: t-${run} }
       config: other,
       log,
       metrics,
-      ...createKubeOutput({ kc: cluster.kubeConfig(), config: other, log, metrics }),
+      ...createKubeOutput({ kc: regcred.kc, config: other, log, metrics }),
       providers: { hub: star },
     });
     await daemon.refresher.settled();

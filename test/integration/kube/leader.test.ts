@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
 import { find, parsePrometheus } from "../../helpers/prom.ts";
+import { leastPrivilege, type LeastPrivilege } from "./least-rbac.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const cluster = sharedCluster();
@@ -23,10 +24,13 @@ interface Replica {
   exited: Promise<number | null>;
 }
 
+// The replicas run as regcred's ServiceAccount with only the least RBAC.
+let regcred: LeastPrivilege;
+
 async function startReplica(config: string): Promise<Replica> {
   const child = spawn(
     path.join(root, "node_modules/.bin/tsx"),
-    ["src/main.ts", "run", "-c", config, "--kubeconfig", cluster.kubeconfigPath],
+    ["src/main.ts", "run", "-c", config, "--kubeconfig", regcred.kubeconfigPath],
     { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
@@ -59,12 +63,11 @@ describe("leader election with two processes", () => {
   const name = `pull-${run}`;
   const dir = mkdtempSync(path.join(tmpdir(), "regcred-leader-"));
   let ns: NamespaceSet;
-  let home: NamespaceSet;
   const replicas: Replica[] = [];
 
   beforeAll(async () => {
     ns = await createNamespaces(cluster.kubeConfig(), `lead-${run}`, 3, { "regcred-test": run });
-    home = await createNamespaces(cluster.kubeConfig(), `lead-home-${run}`, 1);
+    regcred = await leastPrivilege(cluster, run);
     writeFileSync(path.join(dir, "password"), "leader-password-one");
     writeFileSync(
       path.join(dir, "config.yaml"),
@@ -78,14 +81,14 @@ server: { port: 0, host: 127.0.0.1 }
 kubernetes:
   instance: lead-${run}
   events: false
-  leaderElection: { enabled: true, namespace: ${home.names[0]}, name: regcred-${run}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms }
+  leaderElection: { enabled: true, namespace: ${regcred.namespace}, name: ${regcred.leaseName}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms }
 `,
     );
   });
 
   afterAll(async () => {
     for (const r of replicas) r.child.kill("SIGKILL");
-    await Promise.all([ns?.cleanup(), home?.cleanup()]);
+    await Promise.all([ns?.cleanup(), regcred?.cleanup()]);
   });
 
   it("only the leader writes; when it stops, the other takes over and refreshes", async () => {
@@ -104,7 +107,7 @@ kubernetes:
     // The follower has neither minted nor written anything.
     expect(follower.stderr()).not.toContain("refreshed");
     expect(follower.stderr()).not.toContain("synced");
-    const lease = await leases.readNamespacedLease({ namespace: home.names[0]!, name: `regcred-${run}` });
+    const lease = await leases.readNamespacedLease({ namespace: regcred.namespace, name: regcred.leaseName });
     expect(lease.spec?.holderIdentity).toBeTruthy();
 
     // The leader goes away (rolling update: SIGTERM releases the lease).

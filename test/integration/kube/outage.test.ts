@@ -9,6 +9,7 @@ import { Metrics } from "../../../src/observe/metrics.ts";
 import { configFrom } from "../../helpers/config.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { ScriptedProvider, ok } from "../../helpers/fake-provider.ts";
+import { leastPrivilege } from "./least-rbac.ts";
 
 describe("API server outage", () => {
   let cluster: Cluster;
@@ -22,6 +23,8 @@ describe("API server outage", () => {
     for (const name of ["team-a", "team-b"]) {
       await core.createNamespace({ body: { metadata: { name, labels: { pulls: "private" } } } });
     }
+    // regcred runs with only the least RBAC, as its ServiceAccount.
+    const regcred = await leastPrivilege(cluster, "outage");
     const metrics = new Metrics();
     const config = configFrom(`
 registries:
@@ -34,7 +37,7 @@ refresh: { jitter: 0, retry: { initial: 1s, max: 4s } }
       config,
       log,
       metrics,
-      ...createKubeOutput({ kc: cluster.kubeConfig(), config, log, metrics }),
+      ...createKubeOutput({ kc: regcred.kc, config, log, metrics }),
       providers: { hub: provider },
     });
     await daemon.refresher.settled();
