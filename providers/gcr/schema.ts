@@ -39,9 +39,23 @@ const lifetime = duration.refine((ms) => ms >= 1_000 && ms <= MAX_LIFETIME_MS &&
     `expected whole seconds between 1s and ${formatDuration(MAX_LIFETIME_MS)}, got ${formatDuration(issue.input as number)}`,
 });
 
+/**
+ * A non-Google key for the same token, spelled out as `{ host: ... }` so that a typo in a Google
+ * host is still an error: a pull-through cache or mirror in front of Artifact Registry.
+ */
+const extraHost = z.strictObject({ host: registryKey }).transform((alias) => alias.host);
+
+// Strings must be Google hosts; objects name any other host explicitly.
+const gcrRegistry = z.union([z.string().pipe(googleRegistryKey), extraHost], {
+  error: (issue) =>
+    typeof issue.input === "string"
+      ? undefined
+      : "expected a Google registry host, or { host: HOST } for another host",
+});
+
 export const gcrSchema = registryEntry("gcr", {
   /** Auth keys to write the one minted token under. */
-  registries: z.array(googleRegistryKey).min(1, "expected at least one registry host"),
+  registries: z.array(gcrRegistry).min(1, "expected at least one registry host"),
   /**
    * A service account key or an external_account (workload identity federation) JSON, mounted
    * from a Secret or ConfigMap. Unset: Application Default Credentials.

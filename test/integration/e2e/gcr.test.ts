@@ -3,12 +3,8 @@
 // server (test/providers/gcr/metadata-server.ts: it checks Metadata-Flavor and answers like the
 // real one), writes Secret `pull` into namespaces of the rig's API server; the Secret is read back.
 //
-// NOT pulled under its own key: the gcr schema accepts Google registry hosts only (gcr.io,
-// *-docker.pkg.dev; providers/gcr/schema.ts) and there is no supported way to add another host, so
-// the Secret cannot name the rig's registry. The test asserts the Google hosts in the read-back
-// Secret, then pulls from the rig's registry with the read-back credential's username and
-// password re-keyed to the rig registry's host. What this proves: the Secret the API server holds
-// carries a credential the registry accepts; not that kubelet would present it to that host.
+// The rig's registry is listed as an extra host (`{ host: ... }`, as for a pull-through cache), so
+// the pull uses the read-back .dockerconfigjson exactly as the API server holds it.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -63,7 +59,7 @@ describe("e2e: gcr provider (metadata server) -> API server -> real pull", () =>
     const result = await runDaemonAndReadBack(
       `  - name: under-test
     provider: gcr
-${source}    registries: [${HOSTS.join(", ")}]`,
+${source}    registries: [${HOSTS.join(", ")}, { host: "${registry.host}" }]`,
     );
     const finished = Date.now();
 
@@ -81,7 +77,7 @@ ${source}    registries: [${HOSTS.join(", ")}]`,
     for (const secret of result.secrets) {
       expect(secret.type).toBe("kubernetes.io/dockerconfigjson");
       const auths = authsOf(secret.dockerconfigjson);
-      expect(Object.keys(auths).sort()).toEqual([...HOSTS].sort());
+      expect(Object.keys(auths).sort()).toEqual([...HOSTS, registry.host].sort());
       for (const host of HOSTS) {
         expect(auths[host]).toEqual({
           username: USERNAME,
@@ -94,11 +90,9 @@ ${source}    registries: [${HOSTS.join(", ")}]`,
       expect(expiresAt).toBeGreaterThanOrEqual(started + (EXPIRES_IN_S - 5) * 1000);
       expect(expiresAt).toBeLessThanOrEqual(finished + EXPIRES_IN_S * 1000);
 
-      // Re-keyed (see the header): the read-back username/password, under the rig registry's host.
-      const { username, password } = auths[HOSTS[0]!]!;
-      expect(await pullWithDockerConfig(registry.dockerConfigJson(username, password), image)).toEqual({
-        ok: true,
-      });
+      expect(auths[registry.host]).toEqual(auths[HOSTS[0]!]);
+      // The Secret's own .dockerconfigjson, as read back from the API server.
+      expect(await pullWithDockerConfig(secret.dockerconfigjson, image)).toEqual({ ok: true });
     }
     // Each pull went through the token server as oauth2accesstoken, and each was granted.
     const asUser = registry
@@ -114,10 +108,10 @@ ${source}    registries: [${HOSTS.join(", ")}]`,
       `  - name: under-test
     provider: gcr
     metadataServer: true
-    registries: [${HOSTS.join(", ")}]`,
+    registries: [${HOSTS.join(", ")}, { host: "${registry.host}" }]`,
       { namespaces: 1 },
     );
-    const { username, password } = authsOf(result.secrets[0]!.dockerconfigjson)[HOSTS[0]!]!;
+    const { password } = authsOf(result.secrets[0]!.dockerconfigjson)[registry.host]!;
     expect(password).toBe(metadata.issued.at(-1));
     // The registry knows some other token the metadata server issued, not the Secret's.
     const other = await fetch(
@@ -129,7 +123,7 @@ ${source}    registries: [${HOSTS.join(", ")}]`,
     const otherToken = ((await other.json()) as { access_token: string }).access_token;
     expect(otherToken).not.toBe(password);
     await registry.setUsers([{ username: USERNAME, password: otherToken }]);
-    expect(await pullWithDockerConfig(registry.dockerConfigJson(username, password), image)).toMatchObject({
+    expect(await pullWithDockerConfig(result.secrets[0]!.dockerconfigjson, image)).toMatchObject({
       ok: false,
       status: 401,
     });

@@ -31,7 +31,8 @@ async function startReplica(config: string): Promise<Replica> {
   const child = spawn(
     path.join(root, "node_modules/.bin/tsx"),
     ["src/main.ts", "run", "-c", config, "--kubeconfig", regcred.kubeconfigPath],
-    { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
+    // Its own process group, so cleanup can kill tsx and the node process under it together.
+    { cwd: root, stdio: ["ignore", "ignore", "pipe"], detached: true },
   );
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -87,7 +88,13 @@ kubernetes:
   });
 
   afterAll(async () => {
-    for (const r of replicas) r.child.kill("SIGKILL");
+    for (const r of replicas) {
+      try {
+        process.kill(-r.child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     await Promise.all([ns?.cleanup(), regcred?.cleanup()]);
   });
 
