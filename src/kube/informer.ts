@@ -88,3 +88,27 @@ export function watchedCache<T extends KubernetesObject>(
     },
   };
 }
+
+interface Page<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+/**
+ * Lists in pages of `limit`, as kubectl does: one response for every Secret of a large cluster
+ * is tens of MB of JSON held three times over (text, parsed, typed) at once; pages keep that
+ * transient peak to one page. All pages come from the first page's snapshot.
+ */
+export async function listInPages<T, L extends Page<T>>(
+  fetchPage: (cont: string | undefined) => Promise<L>,
+): Promise<L> {
+  const first = await fetchPage(undefined);
+  const items = [...first.items];
+  let cont = first.metadata?._continue;
+  while (cont) {
+    const page = await fetchPage(cont);
+    items.push(...page.items);
+    cont = page.metadata?._continue;
+  }
+  return { ...first, items, metadata: { ...first.metadata, _continue: undefined } };
+}

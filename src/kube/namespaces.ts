@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Namespace } from "../engine/plan.ts";
 import type { NamespaceSource } from "../output/sink.ts";
 import { makeApi } from "./client.ts";
-import { watchedCache, type WatchedCache } from "./informer.ts";
+import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 /**
  * The cluster's namespaces, from a watch. Terminating namespaces are left out: nothing can be
@@ -17,7 +17,13 @@ export class NamespaceWatcher implements NamespaceSource {
 
   constructor(kc: KubeConfig, log: Logger) {
     const core = makeApi(kc, CoreV1Api);
-    this.cache = watchedCache(kc, "namespaces", "/api/v1/namespaces", () => core.listNamespace(), { log });
+    this.cache = watchedCache(
+      kc,
+      "namespaces",
+      "/api/v1/namespaces",
+      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont })),
+      { log },
+    );
     this.cache.onEvent((type, ns) => {
       // Only what selection reads: the name, labels and whether it is terminating.
       if (

@@ -6,6 +6,7 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { createHash } from "node:crypto";
 import type { Target } from "../config/schema.ts";
 import {
   DEFAULT_INSTANCE,
@@ -19,7 +20,9 @@ import type { Metrics } from "../observe/metrics.ts";
 import { secretManifest } from "../output/manifest.ts";
 import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
 import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
-import { watchedCache, type WatchedCache } from "./informer.ts";
+import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
+
+const PAGE = 250;
 import { forEachLimit } from "./limit.ts";
 import type { ServiceAccountReconciler, PullSecretWant } from "./serviceaccounts.ts";
 
@@ -88,7 +91,14 @@ export class KubeSecretSink implements Sink {
         options.kc,
         `secrets named ${name}`,
         "/api/v1/secrets",
-        () => this.core.listSecretForAllNamespaces({ fieldSelector: `metadata.name=${name}` }),
+        () =>
+          listInPages((cont) =>
+            this.core.listSecretForAllNamespaces({
+              fieldSelector: `metadata.name=${name}`,
+              limit: PAGE,
+              _continue: cont,
+            }),
+          ),
         { log: options.log, fieldSelector: `metadata.name=${name}` },
       );
       cache.onEvent((type, obj) => this.observe(type, obj));
@@ -223,7 +233,7 @@ export class KubeSecretSink implements Sink {
           }),
         { log: this.options.log },
       );
-      this.written.set(key(secret.namespace, secret.name), created);
+      this.written.set(key(secret.namespace, secret.name), compact(created));
       this.options.events?.normal(
         {
           kind: "Secret",
@@ -267,7 +277,7 @@ export class KubeSecretSink implements Sink {
         ),
       { log: this.options.log },
     );
-    this.written.set(key(secret.namespace, secret.name), applied);
+    this.written.set(key(secret.namespace, secret.name), compact(applied));
   }
 
   private conflict(secret: DesiredSecret, existing: V1Secret): Outcome {
@@ -353,7 +363,10 @@ export class KubeSecretSink implements Sink {
 
   /** Watch events: anything that leaves a namespace out of step with the plan is drift. */
   private observe(type: "add" | "update" | "delete", obj: V1Secret): void {
+    compact(obj);
     const k = key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
+    const ours = this.written.get(k);
+    if (ours && type !== "delete" && !newer(ours, obj)) this.written.delete(k);
     const want = this.lastDesired.get(k);
     let drift: boolean;
     if (type === "delete") {
@@ -368,10 +381,42 @@ export class KubeSecretSink implements Sink {
   }
 }
 
+/**
+ * Keeps only what the writer compares: the data as digests, no managedFields. The watch cache
+ * holds every same-named Secret in the cluster, and at 1,000 namespaces of ECR-sized bodies the
+ * full objects were most of the daemon's memory. Mutates in place, as the cache holds this
+ * very object.
+ */
+function compact(secret: V1Secret): V1Secret {
+  if (secret.metadata?.managedFields) secret.metadata.managedFields = undefined;
+  const data = secret.data;
+  if (data && !(DIGESTED in secret)) {
+    for (const [k, v] of Object.entries(data)) data[k] = digest(v);
+    Object.defineProperty(secret, DIGESTED, { value: true });
+  }
+  return secret;
+}
+
+const DIGESTED = Symbol("digested");
+const digests = new WeakMap<object, string>();
+
+function digest(value: string): string {
+  return `sha256:${createHash("sha256").update(value).digest("base64")}`;
+}
+
+function bodyDigest(secret: DesiredSecret): string {
+  let d = digests.get(secret.body);
+  if (!d) {
+    d = digest(secret.body.data);
+    digests.set(secret.body, d);
+  }
+  return d;
+}
+
 /** Whether the live Secret already holds exactly what regcred would write. */
 function matches(live: V1Secret, secret: DesiredSecret): boolean {
   if (live.type !== secret.type) return false;
-  if (live.data?.[".dockerconfigjson"] !== secret.body.data) return false;
+  if (compact(live).data?.[".dockerconfigjson"] !== bodyDigest(secret)) return false;
   const labels = live.metadata?.labels ?? {};
   for (const [k, v] of Object.entries(secret.body.labels)) if (labels[k] !== v) return false;
   const annotations = live.metadata?.annotations ?? {};

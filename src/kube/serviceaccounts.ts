@@ -7,7 +7,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { makeApi, messageOf, statusOf } from "./client.ts";
-import { watchedCache, type WatchedCache } from "./informer.ts";
+import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 import { forEachLimit } from "./limit.ts";
 import { DEFAULT_INSTANCE } from "../engine/plan.ts";
 
@@ -53,7 +53,8 @@ export class ServiceAccountReconciler {
       kc,
       "serviceaccounts",
       "/api/v1/serviceaccounts",
-      () => this.core.listServiceAccountForAllNamespaces(),
+      () =>
+        listInPages((cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont })),
       {
         log,
       },
