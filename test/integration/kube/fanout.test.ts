@@ -217,6 +217,13 @@ describe("never clobber", () => {
 
   beforeAll(async () => {
     ns = await createNamespaces(cluster.kubeConfig(), `clob-${run}`, 2, { "regcred-test": run });
+    // kube-controller-manager creates the default ServiceAccounts; the SA check below needs them.
+    for (const namespace of ns.names) {
+      await vi.waitFor(() => core.readNamespacedServiceAccount({ namespace, name: "default" }), {
+        timeout: 10_000,
+        interval: 50,
+      });
+    }
     await core.createNamespacedSecret({
       namespace: ns.names[0]!,
       body: {
