@@ -71,6 +71,8 @@ type SinkOptions = OutputOptions;
 /** Mint and write once; non-zero exit on any failure (Helm hooks, CronJob migration). */
 export async function onceCommand(options: CommonOptions & SinkOptions, io: Io): Promise<number> {
   const { config, log } = await setup(options, io);
+  // One shot (a Helm hook, a CronJob): write now rather than wait for a Lease a daemon holds.
+  config.kubernetes.leaderElection.enabled = false;
   const metrics = new Metrics();
   const daemon = await startDaemon({
     config,
@@ -79,16 +81,17 @@ export async function onceCommand(options: CommonOptions & SinkOptions, io: Io):
     ...createOutput(options, { config, log, metrics }),
     serve: false,
   });
-  await daemon.refresher.settled();
-  daemon.sync.trigger();
-  await daemon.sync.idle();
+  const { refresher, sync } = daemon;
+  // The daemon's first pass runs once every registry has had its first mint.
+  await refresher.settled();
+  await sync.idle();
   await daemon.stop();
-  const last = daemon.sync.last;
+  const last = sync.last;
   io.stdout(
-    `${daemon.sync.last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`,
+    `${last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`,
   );
   const failed =
-    daemon.refresher.status().some((s) => s.lastError !== null) ||
+    refresher.status().some((s) => s.lastError !== null) ||
     !last ||
     last.error !== null ||
     last.plan.problems.length > 0;

@@ -78,6 +78,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .addOption(config())
     .addOption(output())
     .addOption(namespace().default(DEFAULT_NAMESPACES))
+    .addOption(kubeconfig())
     .addOption(logLevel())
     .action(async (opts) => exit(await onceCommand(opts, io)));
 

@@ -142,8 +142,16 @@ log: { level: warn }
     const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
     const processMetrics = (await (await fetch(`${daemonUrl}/metrics`)).text())
       .split("\n")
-      .filter((l) => /^regcred_(nodejs_heap_size_(used|total)_bytes|nodejs_external_memory_bytes|process_resident_memory_bytes) /.test(l))
-      .map((l) => l.replace(/^regcred_/, "").replace(/ (\d+)$/, (_, n: string) => ` ${(Number(n) / 1048576).toFixed(0)} MB`));
+      .filter((l) =>
+        /^regcred_(nodejs_heap_size_(used|total)_bytes|nodejs_external_memory_bytes|process_resident_memory_bytes) /.test(
+          l,
+        ),
+      )
+      .map((l) =>
+        l
+          .replace(/^regcred_/, "")
+          .replace(/ (\d+)$/, (_, n: string) => ` ${(Number(n) / 1048576).toFixed(0)} MB`),
+      );
     const daemonPeak = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
