@@ -88,7 +88,7 @@ export async function onceCommand(options: CommonOptions & SinkOptions, io: Io):
   await daemon.stop();
   const last = sync.last;
   io.stdout(
-    `${last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last?.result ?? null)}\n`,
+    `${last?.plan.secrets.length ?? 0} secrets to ${options.output}: ${summarize(last ? sync.totals : null)}\n`,
   );
   const failed =
     refresher.status().some((s) => s.lastError !== null) ||

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Target } from "../config/schema.ts";
 import type { Refresher } from "./refresher.ts";
 import { plan, type Plan } from "./plan.ts";
-import type { NamespaceSource, Sink, SinkResult } from "../output/sink.ts";
+import { emptyResult, type NamespaceSource, type Sink, type SinkResult } from "../output/sink.ts";
 import { backoffDelay } from "./schedule.ts";
 import type { RefreshPolicy } from "../config/refresh.ts";
 
@@ -24,6 +24,8 @@ export class SyncLoop {
   private failures = 0;
   private stopped = false;
   last: SyncOutcome | null = null;
+  /** Every pass's writes added up, for one-shot runs that report what they did. */
+  readonly totals: SinkResult = emptyResult();
 
   constructor(
     private readonly deps: {
@@ -84,6 +86,7 @@ export class SyncLoop {
     }
     try {
       const result = await sink.apply(desired);
+      for (const k of Object.keys(this.totals) as Array<keyof SinkResult>) this.totals[k] += result[k];
       this.last = { at: new Date(), plan: desired, result, error: null };
       if (result.failed > 0) throw new Error(`${result.failed} writes failed`);
       this.failures = 0;

@@ -38,7 +38,7 @@ const dispatchers = new WeakMap<KubeConfig, Promise<Dispatcher | undefined>>();
  * come from the kubeconfig once; the bearer token is still read per request, so rotated
  * ServiceAccount tokens keep working. Proxied clusters keep client-node's own dispatcher.
  */
-function sharedDispatcher(kc: KubeConfig): Promise<Dispatcher | undefined> {
+export function sharedDispatcher(kc: KubeConfig): Promise<Dispatcher | undefined> {
   let pending = dispatchers.get(kc);
   if (!pending) {
     pending = (async () => {
@@ -90,9 +90,22 @@ export function makeApi<T>(kc: KubeConfig, Api: ApiConstructor<T>, timeoutMs = 3
   return new Api(config);
 }
 
+/** A failed API call, shaped like client-node's ApiException (code, body) for statusOf/messageOf. */
+export class KubeHttpError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+    method: string,
+    path: string,
+  ) {
+    super(`${method} ${path}: HTTP ${code}`);
+    this.name = "KubeHttpError";
+  }
+}
+
 /** The HTTP status of a failed API call, or undefined for a transport failure. */
 export function statusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
+  if (err instanceof ApiException || err instanceof KubeHttpError) return err.code;
   const code =
     (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
   return typeof code === "number" ? code : undefined;
@@ -100,7 +113,7 @@ export function statusOf(err: unknown): number | undefined {
 
 /** The API server's own message (Status.message) for a failed call, else the error text. */
 export function messageOf(err: unknown): string {
-  if (err instanceof ApiException) {
+  if (err instanceof ApiException || err instanceof KubeHttpError) {
     const body = err.body as unknown;
     if (typeof body === "string") {
       try {

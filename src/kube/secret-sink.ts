@@ -1,10 +1,4 @@
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1Secret,
-} from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
 import type { Target } from "../config/schema.ts";
@@ -20,6 +14,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { secretManifest } from "../output/manifest.ts";
 import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
 import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
+import { RawClient } from "./raw.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 const PAGE = 250;
@@ -44,6 +39,8 @@ export interface ObjectRef {
 type Outcome = "created" | "updated" | "unchanged" | "conflict" | "failed" | "skipped";
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
+const secretPath = (namespace: string, name: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
 
 export interface KubeSinkOptions {
   kc: KubeConfig;
@@ -69,6 +66,8 @@ export interface KubeSinkOptions {
 export class KubeSecretSink implements Sink {
   readonly description = "the Kubernetes API server";
   private readonly core: CoreV1Api;
+  /** Writes go through the raw client: see raw.ts for why. */
+  private readonly raw: RawClient;
   private readonly caches = new Map<string, WatchedCache<V1Secret>>();
   /** Objects as the API server returned them from our writes, until the watch catches up. */
   private readonly written = new Map<string, V1Secret>();
@@ -82,6 +81,7 @@ export class KubeSecretSink implements Sink {
 
   constructor(private readonly options: KubeSinkOptions) {
     this.core = makeApi(options.kc, CoreV1Api);
+    this.raw = new RawClient(options.kc);
     this.concurrency = options.concurrency ?? 32;
     const instance = (this.instance = options.instance ?? DEFAULT_INSTANCE);
     this.isOurs = (s) =>
@@ -192,10 +192,8 @@ export class KubeSecretSink implements Sink {
       this.reportedConflicts.delete(key(secret.namespace, secret.name));
       if (existing.type !== secret.type) {
         // type is immutable: the one case where regcred deletes and recreates.
-        await this.core.deleteNamespacedSecret({
-          name: secret.name,
-          namespace: secret.namespace,
-          body: { preconditions: { uid: existing.metadata!.uid! } },
+        await this.raw.call("DELETE", secretPath(secret.namespace, secret.name), {
+          preconditions: { uid: existing.metadata!.uid! },
         });
         await this.create(secret);
         return "updated";
@@ -226,11 +224,11 @@ export class KubeSecretSink implements Sink {
       const created = await withRetry(
         `create Secret ${secret.namespace}/${secret.name}`,
         () =>
-          this.core.createNamespacedSecret({
-            namespace: secret.namespace,
-            body: secretManifest(secret),
-            fieldManager: FIELD_MANAGER,
-          }),
+          this.raw.call<V1Secret>(
+            "POST",
+            `/api/v1/namespaces/${secret.namespace}/secrets?fieldManager=${FIELD_MANAGER}`,
+            secretManifest(secret),
+          ),
         { log: this.options.log },
       );
       this.written.set(key(secret.namespace, secret.name), compact(created));
@@ -249,10 +247,7 @@ export class KubeSecretSink implements Sink {
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
       // Someone created it between our cache and our POST: look before touching it.
-      const existing = await this.core.readNamespacedSecret({
-        name: secret.name,
-        namespace: secret.namespace,
-      });
+      const existing = await this.raw.call<V1Secret>("GET", secretPath(secret.namespace, secret.name));
       if (this.isOurs(existing) || secret.body.target.adopt) {
         await this.serverSideApply(secret);
         return "updated";
@@ -265,15 +260,12 @@ export class KubeSecretSink implements Sink {
     const applied = await withRetry(
       `apply Secret ${secret.namespace}/${secret.name}`,
       () =>
-        this.core.patchNamespacedSecret(
-          {
-            name: secret.name,
-            namespace: secret.namespace,
-            body: secretManifest(secret),
-            fieldManager: FIELD_MANAGER,
-            force: true,
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        this.raw.call<V1Secret>(
+          "PATCH",
+          `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
+          secretManifest(secret),
+          // JSON is YAML: server-side apply takes it as is.
+          "application/apply-patch+yaml",
         ),
       { log: this.options.log },
     );
@@ -337,11 +329,7 @@ export class KubeSecretSink implements Sink {
     await forEachLimit(doomed, this.concurrency, async (s) => {
       const { name, namespace, uid } = s.metadata!;
       try {
-        await this.core.deleteNamespacedSecret({
-          name: name!,
-          namespace: namespace!,
-          body: { preconditions: { uid: uid! } },
-        });
+        await this.raw.call("DELETE", secretPath(namespace!, name!), { preconditions: { uid: uid! } });
         this.written.delete(key(namespace!, name!));
         deleted++;
         this.options.metrics.secretWrites.inc({ secret: name!, result: "deleted" });
