@@ -1,4 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
+import { networkCode } from "../network.ts";
 
 /**
  * Entra ID error codes (AADSTS...) worth telling apart, by what the operator has to do.
@@ -26,36 +27,6 @@ const AADSTS: Record<string, FailureReason> = {
   "65001": "access_denied", // consent not granted
   "50196": "throttled", // loop detected: too many identical requests
 };
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
-/** The first network error code in the error, its causes, or an aggregate's errors. */
-export function networkCode(err: unknown, depth = 0): string | undefined {
-  if (depth > 8 || typeof err !== "object" || err === null) return undefined;
-  const { code, cause, errors } = err as { code?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
-  for (const inner of [cause, ...(Array.isArray(errors) ? errors : [])]) {
-    const found = networkCode(inner, depth + 1);
-    if (found) return found;
-  }
-  return undefined;
-}
 
 /** Aborts (the refresher's timeout, shutdown) pass through untouched: the refresher names them. */
 export function isAbort(err: unknown, signal: AbortSignal): boolean {
@@ -125,3 +96,5 @@ export function transportError(err: unknown, what: string): ProviderError {
   if (net) return new ProviderError("network", `${what}: ${net}`, { cause: err });
   return new ProviderError("unknown", `${what}: ${message}`, { cause: err });
 }
+
+export { networkCode } from "../network.ts";

@@ -1,4 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
+import { networkCode } from "../network.ts";
 
 /**
  * AWS error codes by what the operator has to do. ECR and STS spell some differently
@@ -36,39 +37,8 @@ const CODES: Record<string, FailureReason> = {
   IDPCommunicationError: "network",
 };
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 // node-http-handler's own timeouts (connectionTimeout, requestTimeout) are named TimeoutError.
 const NETWORK_NAMES = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
-
-/** The first network error code in the error or its causes. */
-export function networkCode(err: unknown, depth = 0): string | undefined {
-  if (depth > 8 || typeof err !== "object" || err === null) return undefined;
-  const { code, cause, errors } = err as { code?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
-  for (const inner of [cause, ...(Array.isArray(errors) ? errors : [])]) {
-    const found = networkCode(inner, depth + 1);
-    if (found) return found;
-  }
-  return undefined;
-}
 
 interface AwsError {
   name?: string;
@@ -111,3 +81,5 @@ export function awsError(err: unknown, what: string): ProviderError {
 export function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === "AbortError");
 }
+
+export { networkCode } from "../network.ts";

@@ -1,4 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
+import { isNetworkCode } from "../network.ts";
 
 // What google-auth-library's errors carry: GaxiosError fields (status, code, response), also
 // copied onto the plain Error its STS client throws for OAuth error responses.
@@ -9,19 +10,6 @@ interface GoogleErrorShape {
   status?: unknown;
   response?: { status?: unknown; data?: unknown };
 }
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ECONNABORTED",
-]);
 
 // OAuth 2.0 token endpoint errors (RFC 6749 5.2), from oauth2.googleapis.com and sts.googleapis.com.
 const OAUTH_ERRORS: Record<string, FailureReason> = {
@@ -95,10 +83,7 @@ export function classifyGoogleError(err: unknown, step: string): ProviderError {
   if (!reason && http === undefined) {
     if ([code, e.name].some((w) => w === "TimeoutError" || w === "AbortError")) {
       reason = "timeout";
-    } else if (
-      (code && NETWORK_CODES.has(code)) ||
-      /\b(ECONNREFUSED|ENOTFOUND|ECONNRESET|EAI_AGAIN)\b/.test(text)
-    ) {
+    } else if (isNetworkCode(code) || /\b(ECONNREFUSED|ENOTFOUND|ECONNRESET|EAI_AGAIN)\b/.test(text)) {
       reason = "network";
     } else if (/Could not load the default credentials/i.test(text)) {
       reason = "source_unavailable";

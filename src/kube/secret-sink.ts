@@ -15,6 +15,7 @@ import { secretManifest } from "../output/manifest.ts";
 import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
 import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
 import { RawClient } from "./raw.ts";
+import type { ObjectRef } from "./events.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 const PAGE = 250;
@@ -23,17 +24,10 @@ import type { ServiceAccountReconciler, PullSecretWant } from "./serviceaccounts
 
 export const FIELD_MANAGER = "regcred";
 
-/** What the writer reports to; the EventRecorder implements it. */
+/** What the writer reports to; the EventRecorder implements it (tests may pass none). */
 export interface EventSink {
   warning(regarding: ObjectRef, reason: string, message: string): void;
   normal(regarding: ObjectRef, reason: string, message: string): void;
-}
-export interface ObjectRef {
-  kind: string;
-  namespace?: string;
-  name: string;
-  uid?: string;
-  apiVersion?: string;
 }
 
 type Outcome = "created" | "updated" | "unchanged" | "conflict" | "failed" | "skipped";

@@ -1,5 +1,5 @@
-// Like fan-out-and-pull.ts (same daemon, same config around one `under-test` registry, same
-// shared cluster), for tests that need more than the dockerconfigjson: the Secret as the API
+// The e2e harness (fan-out-and-pull.ts builds on it): the real daemon against the shared
+// cluster, one `under-test` registry, and everything a test may need: the Secret as the API
 // server holds it (annotations included), the refresher's view, and a hook that runs while the
 // daemon is still up (to watch it retry). Pulls are left to the caller.
 import { randomBytes } from "node:crypto";
