@@ -2,10 +2,11 @@
  * npm run bench:fanout — the Kubernetes writer on the rig's real API server (a cluster of its
  * own): 1,000 namespaces, one Secret merging 4 registries.
  *   (a) daemon start to all 1,000 Secrets written
- *   (b) a refreshed credential rolled out to all 1,000, against a baseline: the same 1,000
- *       updates sent by a plain parallel HTTPS loop (same concurrency, keep-alive)
+ *   (b) a refreshed credential rolled out to all 1,000 (the second rollout: steady state),
+ *       against a baseline: the same server-side apply of the same body (one password
+ *       rotated), sent by a plain parallel HTTPS loop (same concurrency, keep-alive)
  *   (c) p50 / p99 from namespace creation to Secret present, over 100 new namespaces
- *   (d) peak RSS of this process and API requests made (from the API server's own counter)
+ *   (d) the daemon process's peak RSS (VmHWM) and API requests made (API server's own counter)
  * Targets (issue 4): (c) p99 < 1 s; (b) within 1.5x of the baseline; RSS < 150 MB.
  */
 import { Agent, request } from "node:https";
@@ -117,8 +118,14 @@ log: { level: warn }
     t = performance.now();
     writeFileSync(path.join(dir, "r2"), "second-2-".padEnd(2_000, "y"));
     await until(async () => ((await writes("updated")) >= NAMESPACES ? true : undefined));
+    const firstRollout = performance.now() - t;
+    // Again, as every later refresh is: Secrets created by POST pay a one-time managedFields
+    // conversion on their first apply, so the first rollout is not the steady state.
+    t = performance.now();
+    writeFileSync(path.join(dir, "r1"), "second-1-".padEnd(2_000, "y"));
+    await until(async () => ((await writes("updated")) >= 2 * NAMESPACES ? true : undefined));
     const rollout = performance.now() - t;
-    const updated = await writes("updated");
+    const updated = (await writes("updated")) - NAMESPACES;
 
     // (c) namespace creation -> Secret present
     const latencies: number[] = [];
@@ -161,16 +168,17 @@ log: { level: warn }
     const sample = (await core.readNamespacedSecret({ namespace: names[0]!, name: "pull" }))!;
     const labels = sample.metadata!.labels!;
     const annotations = sample.metadata!.annotations!;
-    const data = Buffer.from(
-      JSON.stringify({
-        auths: Object.fromEntries(
-          [0, 1, 2, 3].map((i) => [
-            `r${i}.example.com`,
-            { username: "AWS", password: "third".padEnd(2_000, "y") },
-          ]),
-        ),
-      }),
-    ).toString("base64");
+    // The very body the daemon writes, one password rotated (same sizes, `auth` fields included).
+    const current = JSON.parse(Buffer.from(sample.data![".dockerconfigjson"]!, "base64").toString()) as {
+      auths: Record<string, { username: string; password: string; auth: string }>;
+    };
+    const rotated = "third-0-".padEnd(2_000, "z");
+    current.auths["r0.example.com"] = {
+      username: "AWS",
+      password: rotated,
+      auth: Buffer.from(`AWS:${rotated}`).toString("base64"),
+    };
+    const data = Buffer.from(JSON.stringify(current)).toString("base64");
     const body = (namespace: string) =>
       JSON.stringify({
         apiVersion: "v1",
@@ -214,7 +222,7 @@ log: { level: warn }
     console.log(`namespaces: ${NAMESPACES}, one Secret x 4 registries, concurrency ${CONCURRENCY}`);
     console.log(`(a) start to all Secrets written: ${ms(startAll)} (${created} created)`);
     console.log(
-      `(b) refreshed credential rolled out: ${ms(rollout)} (${updated} updated); baseline plain HTTPS loop: ${ms(baseline)}; ratio ${ratio.toFixed(2)}x`,
+      `(b) refreshed credential rolled out: ${ms(rollout)} (${updated} updated; the first rollout after creation took ${ms(firstRollout)}); baseline plain HTTPS loop: ${ms(baseline)}; ratio ${ratio.toFixed(2)}x`,
     );
     console.log(
       `(c) namespace created -> Secret present over ${NEW_NAMESPACES}: p50 ${ms(p(0.5))}, p99 ${ms(p(0.99))}`,
@@ -223,8 +231,11 @@ log: { level: warn }
       `(d) daemon peak RSS (VmHWM) ${(daemonPeak / 1048576).toFixed(0)} MB; API requests during (a)-(c): ${requestsAfter - requestsBefore}`,
     );
     console.log(`    daemon memory after (c): ${processMetrics.join(", ")}`);
-    const met = p(0.99) < 1_000 && ratio <= 1.5 && daemonPeak < 150 * 1048576;
-    console.log(`targets (p99 < 1 s, rollout <= 1.5x baseline, RSS < 150 MB): ${met ? "met" : "MISSED"}`);
+    const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+    console.log(
+      `targets: (c) p99 < 1 s ${verdict(p(0.99) < 1_000)}; (b) rollout <= 1.5x baseline ${verdict(ratio <= 1.5)}; ` +
+        `(d) RSS < 150 MB ${verdict(daemonPeak < 150 * 1048576)}`,
+    );
   } finally {
     await cluster.stop();
   }
