@@ -17,9 +17,17 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { parse } from "yaml";
 import { forEachLimit } from "../../src/kube/limit.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
+
+function chartNodeOptions(): string {
+  const values = parse(readFileSync(path.join(root, "charts/regcred/values.yaml"), "utf8")) as {
+    nodeOptions?: string;
+  };
+  return values.nodeOptions ?? "";
+}
 
 /** Polls until fn returns a value (30 ms steps, 5 min at most). */
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
@@ -94,7 +102,8 @@ log: { level: warn }
       {
         cwd: root,
         stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? "" },
+        // What ships: the chart's nodeOptions, unless the environment overrides them.
+        env: { ...process.env, NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? chartNodeOptions() },
       },
     );
     let stderr = "";
@@ -219,7 +228,9 @@ log: { level: warn }
     agent.destroy();
 
     const ratio = rollout / baseline;
-    console.log(`namespaces: ${NAMESPACES}, one Secret x 4 registries, concurrency ${CONCURRENCY}`);
+    console.log(
+      `namespaces: ${NAMESPACES}, one Secret x 4 registries, concurrency ${CONCURRENCY}, daemon NODE_OPTIONS "${process.env.BENCH_DAEMON_NODE_OPTIONS ?? chartNodeOptions()}"`,
+    );
     console.log(`(a) start to all Secrets written: ${ms(startAll)} (${created} created)`);
     console.log(
       `(b) refreshed credential rolled out: ${ms(rollout)} (${updated} updated; the first rollout after creation took ${ms(firstRollout)}); baseline plain HTTPS loop: ${ms(baseline)}; ratio ${ratio.toFixed(2)}x`,

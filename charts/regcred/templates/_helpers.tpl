@@ -186,6 +186,10 @@ such as credentialsFile, certificateFile). Input: (dict "value" MAP "root" $); o
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+{{- with .Values.nodeOptions }}
+- name: NODE_OPTIONS
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
