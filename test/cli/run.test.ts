@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -31,8 +31,16 @@ server: { port: 0, host: 127.0.0.1 }
         "-n",
         "demo",
       ],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+      // Its own process group: if an assertion fails first, onTestFinished kills tsx and node together.
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
+    onTestFinished(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // exited already
+      }
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
