@@ -6,10 +6,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
 import { ECRClient } from "@aws-sdk/client-ecr";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ProviderError } from "../../../providers/contract.ts";
 import { classify } from "../../../providers/ecr/errors.ts";
-import { STATIC_AUTH, awsEnv, ecrProvider, keyDir } from "./harness.ts";
+import { STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
+import { nockedAws } from "./nocked.ts";
 
 const ECR = "https://api.ecr.eu-west-1.amazonaws.com";
 const STS = "https://sts.eu-west-1.amazonaws.com";
@@ -46,21 +47,8 @@ async function failure(p: Promise<unknown>): Promise<ProviderError> {
 }
 
 const signal = () => new AbortController().signal;
-let dir: string;
-let restoreEnv: () => void;
-beforeAll(() => {
-  dir = keyDir();
-  nock.disableNetConnect();
-  nock.enableNetConnect("127.0.0.1");
-});
-afterAll(() => nock.enableNetConnect());
-beforeEach(() => {
-  restoreEnv = awsEnv();
-});
-afterEach(() => {
-  restoreEnv();
-  nock.cleanAll();
-});
+const dir = keyDir();
+const aws = nockedAws({ allowLoopback: true });
 
 describe("ecr: classify (by AWS error code)", () => {
   const table: Array<[string, string]> = [
@@ -165,8 +153,7 @@ describe("ecr: errors as the SDK raises them", () => {
       tokenFile,
       "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnY3JlZDpyZWdjcmVkIn0.c2ln",
     );
-    restoreEnv();
-    restoreEnv = awsEnv({
+    aws.env({
       AWS_ROLE_ARN: "arn:aws:iam::123456789012:role/regcred-irsa",
       AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
     });
@@ -214,8 +201,7 @@ describe("ecr: errors as the SDK raises them", () => {
         srv.close(() => resolve(p));
       });
     });
-    restoreEnv();
-    restoreEnv = awsEnv({ AWS_ENDPOINT_URL_ECR: `http://127.0.0.1:${port}` });
+    aws.env({ AWS_ENDPOINT_URL_ECR: `http://127.0.0.1:${port}` });
     const { provider } = ecrProvider(`region: eu-west-1\n${STATIC_AUTH}`, { dir, clients: noRetry });
     expect(await failure(provider.mint(signal()))).toMatchObject({
       reason: "network",

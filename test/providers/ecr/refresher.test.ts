@@ -1,29 +1,18 @@
 // The ecr provider under the real Refresher (ECR answered by nock): ECR's true expiry drives the
 // schedule, a classified failure keeps the last good credential, and no secret reaches the log.
 import nock from "nock";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
-import { SECRET_ACCESS_KEY, STATIC_AUTH, awsEnv, ecrProvider, keyDir } from "./harness.ts";
+import { SECRET_ACCESS_KEY, STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
+import { nockedAws } from "./nocked.ts";
 
 const ECR = "https://api.ecr.eu-west-1.amazonaws.com";
 const HOUR = 3_600_000;
 
-let dir: string;
-let restoreEnv: () => void;
-beforeAll(() => {
-  dir = keyDir();
-  nock.disableNetConnect();
-});
-afterAll(() => nock.enableNetConnect());
-beforeEach(() => {
-  restoreEnv = awsEnv();
-});
-afterEach(() => {
-  restoreEnv();
-  nock.cleanAll();
-});
+const dir = keyDir();
+nockedAws();
 
 describe("ecr provider under the Refresher", () => {
   it("schedules from ECR's expiresAt, keeps the last good on access_denied, logs the request ID and no secret", async () => {

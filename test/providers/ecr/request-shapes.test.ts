@@ -4,18 +4,18 @@
 import nock from "nock";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { ECRPUBLICClient } from "@aws-sdk/client-ecr-public";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ProviderError } from "../../../providers/contract.ts";
 import {
   ACCESS_KEY_ID,
   SECRET_ACCESS_KEY,
   STATIC_AUTH,
-  awsEnv,
   ecrProvider,
   keyDir,
   recordRequests,
   type SeenRequest,
 } from "./harness.ts";
+import { nockedAws } from "./nocked.ts";
 
 const EXPIRES = 1_790_000_000; // epoch seconds, as ECR's JSON protocol sends timestamps
 const signal = () => new AbortController().signal;
@@ -54,20 +54,8 @@ function token(user: string, password: string): string {
   return Buffer.from(`${user}:${password}`).toString("base64");
 }
 
-let dir: string;
-let restoreEnv: () => void;
-beforeAll(() => {
-  dir = keyDir();
-  nock.disableNetConnect();
-});
-afterAll(() => nock.enableNetConnect());
-beforeEach(() => {
-  restoreEnv = awsEnv();
-});
-afterEach(() => {
-  restoreEnv();
-  nock.cleanAll();
-});
+const dir = keyDir();
+const aws = nockedAws();
 
 describe("ecr: request shapes (nock)", () => {
   it("China: calls api.ecr.cn-north-1.amazonaws.com.cn, JSON 1.1, X-Amz-Target, SigV4 scope cn-north-1/ecr", async () => {
@@ -122,8 +110,7 @@ describe("ecr: request shapes (nock)", () => {
   });
 
   it("FIPS from the environment (AWS_USE_FIPS_ENDPOINT) is honoured when the config says nothing", async () => {
-    restoreEnv();
-    restoreEnv = awsEnv({ AWS_USE_FIPS_ENDPOINT: "true" });
+    aws.env({ AWS_USE_FIPS_ENDPOINT: "true" });
     const seen = answer("https://api.ecr-fips.us-gov-west-1.amazonaws.com", {
       authorizationData: [
         {
@@ -173,8 +160,7 @@ describe("ecr: request shapes (nock)", () => {
   });
 
   it("AWS_ENDPOINT_URL_ECR is honoured by the SDK (service-specific endpoint variable)", async () => {
-    restoreEnv();
-    restoreEnv = awsEnv({ AWS_ENDPOINT_URL_ECR: "https://ecr-proxy.internal.example:8443" });
+    aws.env({ AWS_ENDPOINT_URL_ECR: "https://ecr-proxy.internal.example:8443" });
     const seen = answer("https://ecr-proxy.internal.example:8443", {
       authorizationData: [
         {

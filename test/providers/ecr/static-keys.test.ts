@@ -3,8 +3,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { STATIC_AUTH, awsEnv, ecrProvider, keyDir } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
+import { nockedAws } from "./nocked.ts";
 
 const ECR = "https://api.ecr.eu-west-1.amazonaws.com";
 
@@ -29,16 +30,7 @@ function answer(seen: Array<Record<string, string>>): void {
     });
 }
 
-let restoreEnv: () => void;
-beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
-beforeEach(() => {
-  restoreEnv = awsEnv();
-});
-afterEach(() => {
-  restoreEnv();
-  nock.cleanAll();
-});
+nockedAws();
 
 describe("ecr: static keys", () => {
   it("re-reads the key files on every refresh: a rotated key signs the next call", async () => {
