@@ -70,21 +70,31 @@ afterEach(async () => {
   daemon = undefined;
 });
 
+/** The daemon serving HTTP, writing to a fresh folder, with the given providers. */
+async function serve(
+  namespaces: string[],
+  providers: Record<string, Provider>,
+  level: "debug" | "info" = "info",
+) {
+  const capture = captureLogger(level);
+  const metrics = new Metrics();
+  const out = mkdtempSync(path.join(tmpdir(), "regcred-daemon-"));
+  daemon = await startDaemon({
+    config: config(),
+    log: capture.log,
+    metrics,
+    sink: createDirSink(out, { log: capture.log, metrics }),
+    namespaces: staticNamespaces(namespaces),
+    serve: true,
+    providers,
+  });
+  return { ...capture, metrics, out, daemon };
+}
+
 describe("daemon", () => {
   it("keeps every minted value out of logs, errors, /status and /metrics over several refreshes", async () => {
-    const { log, lines } = captureLogger("debug");
-    const metrics = new Metrics();
-    const out = mkdtempSync(path.join(tmpdir(), "regcred-daemon-"));
     const rotating = rotatingProvider();
-    daemon = await startDaemon({
-      config: config(),
-      log,
-      metrics,
-      sink: createDirSink(out, { log, metrics }),
-      namespaces: staticNamespaces(["team-a", "team-b"]),
-      serve: true,
-      providers: { rotating, steady },
-    });
+    const { lines, out, daemon } = await serve(["team-a", "team-b"], { rotating, steady }, "debug");
     await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(5), {
       timeout: 10_000,
       interval: 100,
@@ -118,19 +128,8 @@ describe("daemon", () => {
   });
 
   it("exposes the expected metric series and readiness", async () => {
-    const { log } = captureLogger("info");
-    const metrics = new Metrics();
-    const out = mkdtempSync(path.join(tmpdir(), "regcred-metrics-"));
     const rotating = rotatingProvider();
-    daemon = await startDaemon({
-      config: config(),
-      log,
-      metrics,
-      sink: createDirSink(out, { log, metrics }),
-      namespaces: staticNamespaces(["team-a", "team-b", "team-c"]),
-      serve: true,
-      providers: { rotating, steady },
-    });
+    const { daemon } = await serve(["team-a", "team-b", "team-c"], { rotating, steady });
     await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(2), {
       timeout: 5_000,
       interval: 50,
@@ -165,8 +164,6 @@ describe("daemon", () => {
   });
 
   it("is not ready while a registry has no usable credential", async () => {
-    const { log } = captureLogger("info");
-    const metrics = new Metrics();
     const failing: Provider = {
       async mint() {
         throw new ProviderError(
@@ -175,15 +172,7 @@ describe("daemon", () => {
         );
       },
     };
-    daemon = await startDaemon({
-      config: config(),
-      log,
-      metrics,
-      sink: createDirSink(mkdtempSync(path.join(tmpdir(), "regcred-ready-")), { log, metrics }),
-      namespaces: staticNamespaces(["default"]),
-      serve: true,
-      providers: { rotating: failing, steady },
-    });
+    const { daemon } = await serve(["default"], { rotating: failing, steady });
     await daemon.refresher.settled();
     const res = await fetch(`${daemon.server!.url}/readyz`);
     expect(res.status).toBe(503);
