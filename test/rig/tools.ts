@@ -24,6 +24,7 @@ export type ToolName =
   | "helm"
   | "promtool"
   | "htpasswd"
+  | "keyring-oracle"
   | "docker-registry"
   | "moto_server";
 
@@ -104,6 +105,17 @@ const GO_TOOLS: Record<string, GoTool> = {
       `-X github.com/prometheus/common/version.Version=${v.replace(/^v0\.(\d+)(\d\d)\./, "$1.$2.")}`,
     ],
     expect: "4-8 min",
+  },
+  // kubelet's own keyring code behind a JSON pipe (tools/kube/keyring-oracle/main.go): the
+  // oracle that regcred's port of it (src/engine/keyring.ts) is checked against.
+  "keyring-oracle": {
+    module: "kube",
+    versionOf: "k8s.io/kubernetes",
+    cacheName: "keyring-oracle",
+    binaries: { "keyring-oracle": "regcred.test/rig/tools/kube/keyring-oracle" },
+    ldflags: () => [],
+    expect: "1-2 min",
+    ownSources: ["keyring-oracle/main.go"],
   },
   // Our own bcrypt htpasswd writer (tools/htpasswd/main.go), versioned by its x/crypto.
   htpasswd: {
