@@ -1,0 +1,161 @@
+import { z } from "zod";
+import { parseChallenge } from "./challenge.ts";
+import { authString } from "../observe/redact.ts";
+
+export type Fetch = typeof globalThis.fetch;
+
+/**
+ * What a registry said of a credential (PROTOCOLS.md, "Checking a credential against its
+ * registry"). Only `rejected` says the credential is bad: `unreachable` (DNS, connect, TLS,
+ * 5xx, timeout) says nothing about it, and `unverifiable` is a registry that asks for no
+ * credential at all on /v2/.
+ */
+export type Verdict =
+  | { result: "accepted"; scheme: "bearer" | "basic" }
+  | { result: "rejected"; status: number; message: string }
+  | { result: "unreachable"; message: string }
+  | { result: "unverifiable"; message: string };
+
+export interface VerifyRequest {
+  /** host[:port] of the registry's API (not a dockerconfig key with a path). */
+  host: string;
+  username: string;
+  password: string;
+  /** A repository to prove pull rights on (`team/app`); without it, only the login is checked. */
+  repository?: string;
+  /** Plain HTTP: what containerd and crane use for loopback registries. Default: https. */
+  plainHttp?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  fetch?: Fetch;
+}
+
+const DOCKER_HUB_API = "registry-1.docker.io";
+
+/** The API host behind a dockerconfig key: Docker Hub's legacy key names its API host. */
+export function apiHostOf(key: string): string {
+  const bare = key.replace(/^https?:\/\//, "").split("/")[0]!;
+  return bare === "index.docker.io" || bare === "docker.io" ? DOCKER_HUB_API : bare;
+}
+
+/** Loopback registries speak plain HTTP by default in containerd and crane. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return name === "localhost" || name === "::1" || /^127\./.test(name);
+}
+
+class Unreachable extends Error {}
+
+/**
+ * The Docker Registry v2 auth handshake with a credential: `/v2/` without it to learn the
+ * challenge, then Basic auth on `/v2/` or a token from the Bearer realm (scoped to the
+ * repository when one is given) used on `/v2/` or the repository's tag list.
+ */
+export async function verifyCredential(req: VerifyRequest): Promise<Verdict> {
+  const f = req.fetch ?? globalThis.fetch;
+  const base = `${req.plainHttp ? "http" : "https"}://${req.host}`;
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(req.timeoutMs ?? 10_000),
+    ...(req.signal ? [req.signal] : []),
+  ]);
+  const basic = `Basic ${authString(req.username, req.password)}`;
+  const get = async (url: string, authorization?: string): Promise<Answer> => {
+    let res: Response;
+    try {
+      res = await f(url, {
+        method: "GET",
+        headers: { ...(authorization ? { authorization } : {}), "user-agent": "regcred-verify" },
+        redirect: "follow",
+        signal,
+      });
+    } catch (err) {
+      if (req.signal?.aborted) throw err;
+      throw new Unreachable(`${new URL(url).host}: ${describe(err)}`);
+    }
+    if (res.status >= 500) {
+      await res.body?.cancel();
+      throw new Unreachable(`${new URL(url).host} answered ${res.status}`);
+    }
+    // Bodies are small (a challenge, a token, a tag list) and read whole, so no socket is
+    // left half-consumed; a body that cannot be read is an unreachable registry.
+    const body = await res.text().catch((err: unknown) => {
+      throw new Unreachable(`${new URL(url).host}: ${describe(err)}`);
+    });
+    return { status: res.status, ok: res.ok, headers: res.headers, body };
+  };
+  const target = req.repository ? `${base}/v2/${req.repository}/tags/list` : `${base}/v2/`;
+  const judge = (res: Answer, scheme: "bearer" | "basic", what: string): Verdict =>
+    res.ok
+      ? { result: "accepted", scheme }
+      : { result: "rejected", status: res.status, message: `${what} answered ${res.status}` };
+
+  try {
+    const probe = await get(`${base}/v2/`);
+    if (probe.ok) {
+      if (!req.repository)
+        return { result: "unverifiable", message: `${req.host}/v2/ asks for no credential` };
+      return judge(await get(target, basic), "basic", `${req.host} (repository ${req.repository})`);
+    }
+    const challenge = parseChallenge(probe.headers.get("www-authenticate"));
+    if (probe.status !== 401 || !challenge) {
+      return {
+        result: "unreachable",
+        message: `${req.host}/v2/ answered ${probe.status} without a challenge`,
+      };
+    }
+    if (challenge.scheme === "basic") return judge(await get(target, basic), "basic", req.host);
+
+    const realm = challenge.params.realm;
+    if (!realm) return { result: "unreachable", message: `${req.host}: Bearer challenge without a realm` };
+    const tokenUrl = new URL(realm);
+    if (challenge.params.service) tokenUrl.searchParams.set("service", challenge.params.service);
+    if (req.repository) tokenUrl.searchParams.set("scope", `repository:${req.repository}:pull`);
+    const tokenRes = await fetchToken(get, tokenUrl.toString(), basic);
+    if ("result" in tokenRes) return tokenRes;
+    return judge(await get(target, `Bearer ${tokenRes.token}`), "bearer", req.host);
+  } catch (err) {
+    if (err instanceof Unreachable) return { result: "unreachable", message: err.message };
+    throw err;
+  }
+}
+
+interface Answer {
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  body: string;
+}
+
+async function fetchToken(
+  get: (url: string, authorization?: string) => Promise<Answer>,
+  url: string,
+  basic: string,
+): Promise<{ token: string } | Verdict> {
+  const realm = new URL(url).host;
+  const res = await get(url, basic);
+  if (res.status === 401 || res.status === 403) {
+    return { result: "rejected", status: res.status, message: `token realm ${realm} answered ${res.status}` };
+  }
+  if (!res.ok) return { result: "unreachable", message: `token realm ${realm} answered ${res.status}` };
+  const parsed = tokenResponse.safeParse(safeJson(res.body));
+  if (!parsed.success) return { result: "unreachable", message: `token realm ${realm} gave no token` };
+  return { token: parsed.data.token ?? parsed.data.access_token! };
+}
+
+// Distribution's token spec: `token`, with `access_token` as the OAuth2-compatible alias.
+const tokenResponse = z
+  .object({ token: z.string().min(1).optional(), access_token: z.string().min(1).optional() })
+  .refine((t) => t.token !== undefined || t.access_token !== undefined);
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+}
