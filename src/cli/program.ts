@@ -6,6 +6,7 @@ import { version } from "../version.ts";
 import { redact } from "../observe/redact.ts";
 import { rbacManifests } from "../kube/rbac.ts";
 import { statusCommand } from "./status.ts";
+import { explainCommand, type ExplainOptions } from "./explain.ts";
 import { stringify } from "yaml";
 
 const DEFAULT_CONFIG = process.env.REGCRED_CONFIG ?? "/etc/regcred/config.yaml";
@@ -109,6 +110,23 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .action(async (opts: { kubeconfig?: string; filter?: string; output: string }) =>
       exit(await statusCommand(opts, io)),
     );
+
+  program
+    .command("explain")
+    .argument(
+      "<image>",
+      "the image as a Pod names it, e.g. nginx or 123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1",
+    )
+    .description(
+      "which Secret and key kubelet would use to pull IMAGE, what regcred knows of it, and whether the registry takes it (exit 0 if the pull would authenticate, 1 if not)",
+    )
+    .addOption(kubeconfig())
+    .option("-n, --namespace <ns>", "the namespace of the Pod", "default")
+    .option("--pod <name>", "explain for this Pod's own imagePullSecrets")
+    .option("--service-account <name>", "without --pod: a new Pod of this ServiceAccount", "default")
+    .option("--no-verify", "judge by expiry only, without asking the registry")
+    .addOption(new Option("-o, --output <format>", "text or json").choices(["text", "json"]).default("text"))
+    .action(async (image: string, opts: ExplainOptions) => exit(await explainCommand(image, opts, io)));
 
   program
     .command("rbac")
