@@ -99,7 +99,9 @@ export const configSchema = z
          */
         instance: z
           .string()
-          .max(40)
+          // Also the tail of annotation key regcred.io/image-pull-secrets.<instance>, whose name
+          // part the API server caps at 63 characters: 19 + 40 leaves room.
+          .max(40, "expected at most 40 characters (it is part of a ServiceAccount annotation key)")
           .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a lowercase DNS label")
           .default("regcred"),
         /** Parallel writes to the API server. */
