@@ -40,6 +40,8 @@ export class FakeArmToken {
   /** Called after a slot was replaced, before ARM answers (e.g. to abort the caller). */
   onGenerate: ((slot: SlotName) => void) | null = null;
   status: "enabled" | "disabled" = "enabled";
+  /** How long ARM takes to answer generateCredentials after it replaced the slot. */
+  answerDelayMs = 0;
   private scope: nock.Scope | null = null;
 
   constructor(readonly clock: () => number) {}
@@ -92,6 +94,7 @@ export class FakeArmToken {
         this.slots.set(req.name, slot);
         this.generated.push(req.name);
         this.onGenerate?.(req.name);
+        if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
         return [
           200,
           {

@@ -5,7 +5,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import nock from "nock";
 import type { Credential, Provider } from "../../../providers/contract.ts";
+import { Refresher } from "../../../src/engine/refresher.ts";
+import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { Metrics } from "../../../src/observe/metrics.ts";
 import { FakeArmToken, TOKEN, armCredential, scopedProvider, type SlotName } from "./fake-arm.ts";
+import { captureLog } from "./harness.ts";
 
 const H = 3_600_000;
 let now = Date.parse("2026-11-22T10:00:00Z");
@@ -106,10 +110,29 @@ describe("scoped-token password slots", () => {
     preset("password1", "expired-password-1", 1 * H, -60_000);
     preset("password2", "valid-password-2", 3 * H, 9 * H);
 
-    await mintOne(provider());
+    const { log, lines } = captureLog();
+    const minted = await mintOne(scopedProvider({ credential: armCredential(), now: clock, log }));
 
     expect(arm.generated).toEqual(["password1"]);
     expect(arm.accepts(TOKEN, "valid-password-2")).toBe(true);
+    // debug line names the slot; no password value in any line
+    expect(lines.join("")).toMatch(/"slot":"password1"/);
+    for (const secret of [minted.password, "valid-password-2"]) expect(lines.join("")).not.toContain(secret);
+  });
+
+  it("warns when both slots hold valid passwords and nothing says which is live", async () => {
+    preset("password1", "valid-password-1", 2 * H, 10 * H);
+    preset("password2", "valid-password-2", 3 * H, 9 * H);
+    const { log, lines } = captureLog();
+    const minted = await mintOne(scopedProvider({ credential: armCredential(), now: clock, log }));
+
+    expect(arm.generated).toEqual(["password2"]);
+    const warning = lines
+      .map((l) => JSON.parse(l) as { level: string; msg: string })
+      .find((l) => l.level === "warn");
+    expect(warning?.msg).toMatch(/cannot tell which password .* regenerating password2/);
+    for (const secret of [minted.password, "valid-password-1", "valid-password-2"])
+      expect(lines.join("")).not.toContain(secret);
   });
 
   it("two overlapping mints never replace each other's password", async () => {
@@ -118,5 +141,34 @@ describe("scoped-token password slots", () => {
     expect(new Set(arm.generated)).toEqual(new Set(["password1", "password2"]));
     expect(arm.accepts(a.username, a.password)).toBe(true);
     expect(arm.accepts(b.username, b.password)).toBe(true);
+  });
+
+  it("under the real Refresher, a mint that times out after ARM generated leaves the held password working", async () => {
+    now = Date.now(); // the Refresher judges expiry by the real clock
+    const p = provider();
+    const policy = { ...DEFAULT_REFRESH, timeout: 1_000, retry: { initial: 3_600_000, max: 3_600_000 } };
+    const refresher = new Refresher([{ name: "scoped", kind: "acr", policy, provider: p }], {
+      log: captureLog().log,
+      metrics: new Metrics(),
+    });
+    try {
+      await refresher.refresh("scoped");
+      const held = refresher.credentials().get("scoped")![0]!;
+
+      arm.answerDelayMs = 1_500; // ARM replaces password2, answers after the refresher gave up
+      await refresher.refresh("scoped");
+      expect(refresher.status()[0]!.lastError?.reason).toBe("timeout");
+      expect(refresher.credentials().get("scoped")![0]!.password).toBe(held.password);
+      await new Promise((resolve) => setTimeout(resolve, 700)); // the late answer arrives
+
+      arm.answerDelayMs = 0;
+      await refresher.refresh("scoped");
+      const next = refresher.credentials().get("scoped")![0]!;
+      expect(arm.generated).toEqual(["password1", "password2", "password2"]);
+      expect(arm.accepts(held.username, held.password)).toBe(true);
+      expect(arm.accepts(next.username, next.password)).toBe(true);
+    } finally {
+      await refresher.stop();
+    }
   });
 });
