@@ -13,9 +13,19 @@ export interface Credential {
   expiresAt: Date | null;
 }
 
+/** What the caller knows when it asks for a mint. */
+export interface MintHint {
+  /**
+   * The credentials in use now (the refresher's last good, which the cluster's Secrets hold),
+   * or null. A provider whose upstream can revoke a credential it replaces (ACR token password
+   * slots) uses it to leave the live one alone.
+   */
+  current: readonly Credential[] | null;
+}
+
 export interface Provider {
   /** One upstream round trip: mint fresh credentials. Must honour the signal. */
-  mint(signal: AbortSignal): Promise<Credential[]>;
+  mint(signal: AbortSignal, hint?: MintHint): Promise<Credential[]>;
   /**
    * Optional push side: providers whose source can change between refreshes (a mounted file,
    * a watched Secret) call onChange so the refresher mints at once. Returns an unsubscribe.
@@ -38,6 +48,12 @@ export interface ProviderDefinition<Settings extends { name: string; provider: s
   kind: Settings["provider"];
   schema: z.ZodType<Settings>;
   create(settings: Settings, ctx: ProviderContext): Provider;
+  /**
+   * Credential lifetimes the settings fix in advance (e.g. a configured password lifetime), with
+   * the path of the setting, so the config check can reject a lifetime the refresh policy cannot
+   * renew in time.
+   */
+  knownLifetimes?(settings: Settings): Array<{ path: PropertyKey[]; ms: number }>;
 }
 
 /**

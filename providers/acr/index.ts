@@ -1,12 +1,17 @@
 import type { TokenCredential, TokenCredentialOptions } from "@azure/identity";
-import type { Credential, Provider, ProviderContext, ProviderDefinition } from "../contract.ts";
+import type { Credential, MintHint, Provider, ProviderContext, ProviderDefinition } from "../contract.ts";
 import { registerSecret } from "../../src/observe/redact.ts";
 import { acrSchema, type AcrSettings } from "./schema.ts";
 import { ACR_SCOPE, CLOUDS, armScope, cloudOfRegistry, registryNameOf, type AzureCloud } from "./clouds.ts";
 import { credentialSource } from "./credential.ts";
 import { ACR_REFRESH_USERNAME, exchangeToken, jwtPayload } from "./exchange.ts";
 import { entraError, isAbort } from "./errors.ts";
-import { generateScopedPassword, managementClient, type RegistryManagement } from "./scoped-token.ts";
+import {
+  generateScopedPassword,
+  managementClient,
+  type IssuedPassword,
+  type RegistryManagement,
+} from "./scoped-token.ts";
 
 /** What talks to Azure, injectable so tests can point it at local servers. */
 export interface AcrClients {
@@ -100,7 +105,20 @@ export function createAcrProvider(
     );
   }
 
-  async function mintScoped(signal: AbortSignal): Promise<Credential[]> {
+  // What this provider handed out last: the slot it must not regenerate next.
+  let issued: IssuedPassword | undefined;
+  // One scoped mint at a time: two overlapping ones (a retry after a timed-out attempt that is
+  // still running) would pick the same slot, and the later would revoke the earlier's password.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  function mintScoped(signal: AbortSignal, hint?: MintHint): Promise<Credential[]> {
+    const run = queue.then(() => mintScopedNow(signal, hint));
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async function mintScopedNow(signal: AbortSignal, hint?: MintHint): Promise<Credential[]> {
+    signal.throwIfAborted();
     const config = settings.scopedToken!;
     const registry = settings.registries[0]!;
     const client = await c.management(await credential(), config.subscriptionId, cloud);
@@ -111,9 +129,16 @@ export function createAcrProvider(
       registryName: config.registryName ?? registryNameOf(registry),
       now: c.now(),
       signal,
+      current: hint?.current ?? null,
+      issued,
+      log: ctx.log,
       ...(c.pollIntervalMs !== undefined ? { pollIntervalMs: c.pollIntervalMs } : {}),
     });
-    return [minted];
+    // Given up on (timeout, shutdown): the password reaches no Secret, so the one handed out
+    // before stays live, and the next mint may reuse this slot.
+    signal.throwIfAborted();
+    issued = minted.issued;
+    return [minted.credential];
   }
 
   return {
@@ -133,4 +158,8 @@ export const acrProvider: ProviderDefinition<AcrSettings> = {
   kind: "acr",
   schema: acrSchema,
   create: (settings, ctx) => createAcrProvider(settings, ctx),
+  knownLifetimes: (settings) =>
+    settings.scopedToken
+      ? [{ path: ["scopedToken", "passwordLifetime"], ms: settings.scopedToken.passwordLifetime }]
+      : [],
 };

@@ -42,10 +42,19 @@ const scopedToken = z.strictObject({
   /** How long each generated password lives. */
   passwordLifetime: duration.default(24 * 3_600_000),
   /**
-   * Which password slot to regenerate. "alternate" (default) regenerates the older of the two,
-   * so the password in the Secrets keeps working until its own expiry while the new one rolls out.
+   * Which password slot to regenerate: only "alternate" (the default), the slot the Secrets do
+   * not hold, so their password keeps working while the new one rolls out. A fixed slot would
+   * revoke the password in use on every refresh; the key stays so that a config naming one gets
+   * that reason, not "unknown key".
    */
-  password: z.enum(["alternate", "password1", "password2"]).default("alternate"),
+  password: z
+    .literal("alternate", {
+      error: (issue) =>
+        issue.input === undefined
+          ? undefined
+          : `expected "alternate": a fixed slot (${JSON.stringify(issue.input)}) regenerates the password the Secrets hold on every refresh, and every pull fails until the new one is everywhere; give regcred a token of its own`,
+    })
+    .default("alternate"),
 });
 
 /** Which settings each auth mode reads; any other is a mistake worth an error. */

@@ -30,15 +30,35 @@ export function formatDuration(ms: number): string {
   return parts.join("");
 }
 
+const EXAMPLE = 'expected a duration such as "30s", "5m" or "1h30m"';
+
 /** A config duration: a string such as "5m" or "1h30m", held as milliseconds. */
-export const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a duration such as "30s", "5m" or "1h30m", got ${JSON.stringify(text)}`,
+export const duration = z
+  .string({
+    // A bare number (`initial: 0`) has no unit: say what is wanted, not just "expected string".
+    error: (issue) =>
+      issue.input === undefined ? undefined : `${EXAMPLE}, got ${JSON.stringify(issue.input)}`,
+  })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `${EXAMPLE}, got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** setTimeout's limit: a longer delay fires at once (Node warns and uses 1 ms), a hot loop. */
+export const TIMER_LIMIT_MS = 2 ** 31 - 1;
+
+/**
+ * A duration that ends up in a timer: at least `min` (a zero wait is a hot loop, a zero timeout
+ * fails every attempt) and at most what setTimeout can wait.
+ */
+export function timerDuration(min: number, tooShort: string) {
+  return duration
+    .refine((ms) => ms >= min, { message: `expected at least ${formatDuration(min)} (${tooShort})` })
+    .refine((ms) => ms <= TIMER_LIMIT_MS, {
+      message: `expected at most ${TIMER_LIMIT_MS}ms (about 24.8 days, the longest a Node.js timer can wait)`,
     });
-    return z.NEVER;
-  }
-  return ms;
-});
+}

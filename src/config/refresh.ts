@@ -1,6 +1,6 @@
 import { z } from "zod";
 import cron from "node-cron";
-import { duration } from "./duration.ts";
+import { duration, formatDuration, timerDuration } from "./duration.ts";
 
 const cronSchedule = z.string().refine((expr) => cron.validate(expr), {
   message: 'expected a cron expression such as "0 */6 * * *" (5 or 6 fields)',
@@ -12,9 +12,11 @@ const fraction = (min: number, max: number, what: string) =>
     .min(min, `expected ${what}`)
     .max(max, `expected ${what}`);
 
+const HOT_LOOP = "shorter retries are a hot loop against the provider";
+
 const retryFields = {
-  initial: duration,
-  max: duration,
+  initial: timerDuration(1_000, HOT_LOOP),
+  max: timerDuration(1_000, HOT_LOOP),
 };
 
 const refreshFields = {
@@ -23,11 +25,11 @@ const refreshFields = {
   /** Spread refreshes by up to this fraction either way, so replicas and registries don't align. */
   jitter: fraction(0, 0.5, "a fraction between 0 and 0.5"),
   /** Never refresh sooner than this after the last attempt: the floor against hot loops. */
-  minInterval: duration,
+  minInterval: timerDuration(1_000, "the floor against hot loops"),
   /** Never refresh later than this before expiry. */
   margin: duration,
   /** A mint that takes longer than this is aborted and counted as a failure. */
-  timeout: duration,
+  timeout: timerDuration(1_000, "a shorter timeout fails every mint"),
   retry: z.strictObject(retryFields),
   /** Optional cron expression that forces extra refreshes. */
   schedule: cronSchedule,
@@ -81,6 +83,12 @@ function stripUndefined<T extends object>(obj: T): Partial<T> {
 export function checkPolicy(policy: RefreshPolicy): string[] {
   const problems: string[] = [];
   if (policy.retry.initial > policy.retry.max) problems.push("retry.initial must not exceed retry.max");
-  if (policy.minInterval < 1_000) problems.push("minInterval must be at least 1s");
+  // The refresh comes at most margin before expiry and at least minInterval after the mint; with
+  // minInterval <= margin every credential that outlives the margin is renewed before it expires.
+  if (policy.minInterval > policy.margin) {
+    problems.push(
+      `minInterval (${formatDuration(policy.minInterval)}) must not exceed margin (${formatDuration(policy.margin)}): a credential that lives between the two would expire before its refresh`,
+    );
+  }
   return problems;
 }

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { providerDefinitions, providerKinds, type RegistrySettings } from "../../providers/index.ts";
 import { labelSelector, namespaceGlob } from "./selector.ts";
-import { duration } from "./duration.ts";
+import { formatDuration, timerDuration } from "./duration.ts";
+import { annotationMap, dnsLabel, dnsSubdomain, isDnsSubdomain, labelMap } from "./kube-names.ts";
 import {
   DEFAULT_REFRESH,
   checkPolicy,
@@ -9,15 +10,39 @@ import {
   refreshOverride,
   type RefreshPolicy,
 } from "./refresh.ts";
+import { LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
 
-// Secret names are DNS subdomains (253 chars), unlike the DNS-label registry names.
+/** client-go's JitterFactor, as in src/kube/lease.ts. */
+const LEASE_JITTER = 1.2;
+
+// A Secret name is a DNS subdomain (253), but it is also the value of label regcred.io/secret,
+// and a label value has at most 63 characters: a longer name fails every write.
 const secretName = z
   .string()
-  .max(253, "expected at most 253 characters")
+  .max(63, `expected at most 63 characters (the name is also the value of label ${LABEL_TARGET})`)
   .regex(
     /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
     "expected a Kubernetes Secret name (lowercase DNS subdomain)",
   );
+
+/** Keys regcred writes itself: a configured value would be overwritten, or would disown the Secret. */
+function reservedKey(key: string): boolean {
+  return key.startsWith("regcred.io/") || key === LABEL_MANAGED_BY;
+}
+
+function withoutReserved<T extends z.ZodType<Record<string, string>>>(map: T, what: string) {
+  return map.superRefine((entries, ctx) => {
+    for (const key of Object.keys(entries)) {
+      if (reservedKey(key)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `reserved: regcred sets this ${what} itself (keys under regcred.io/ and ${LABEL_MANAGED_BY})`,
+        });
+      }
+    }
+  });
+}
 
 // The table is open-ended, so the union is built at run time; its type is the table's.
 const registryEntries = z.discriminatedUnion(
@@ -31,11 +56,9 @@ const registryEntries = z.discriminatedUnion(
   },
 ) as unknown as z.ZodType<RegistrySettings>;
 
-const serviceAccountName = z
-  .string()
-  .refine((s) => s === "*" || /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s), {
-    message: 'expected a ServiceAccount name or "*"',
-  });
+const serviceAccountName = z.string().refine((s) => s === "*" || isDnsSubdomain(s), {
+  message: 'expected a ServiceAccount name or "*"',
+});
 
 const target = z.strictObject({
   /** The Secret's name in every target namespace. */
@@ -53,8 +76,8 @@ const target = z.strictObject({
   serviceAccounts: z.array(serviceAccountName).default([]),
   /** Take over a same-named Secret that regcred did not create. */
   adopt: z.boolean().default(false),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  labels: withoutReserved(labelMap, "label").optional(),
+  annotations: withoutReserved(annotationMap, "annotation").optional(),
 });
 
 export const configSchema = z
@@ -76,7 +99,9 @@ export const configSchema = z
          */
         instance: z
           .string()
-          .max(40)
+          // Also the tail of annotation key regcred.io/image-pull-secrets.<instance>, whose name
+          // part the API server caps at 63 characters: 19 + 40 leaves room.
+          .max(40, "expected at most 40 characters (it is part of a ServiceAccount annotation key)")
           .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a lowercase DNS label")
           .default("regcred"),
         /** Parallel writes to the API server. */
@@ -85,11 +110,29 @@ export const configSchema = z
           .strictObject({
             enabled: z.boolean().default(false),
             /** The Lease's namespace; default: the Pod's (POD_NAMESPACE), else "default". */
-            namespace: z.string().optional(),
-            name: z.string().default("regcred"),
-            leaseDuration: duration.default(15_000),
-            renewDeadline: duration.default(10_000),
-            retryPeriod: duration.default(2_000),
+            namespace: dnsLabel("a namespace name").optional(),
+            name: dnsSubdomain("a Kubernetes object name").default("regcred"),
+            leaseDuration: timerDuration(1_000, "the Lease's duration is whole seconds").default(15_000),
+            renewDeadline: timerDuration(100, "shorter renewals are a hot loop").default(10_000),
+            retryPeriod: timerDuration(100, "shorter retries are a hot loop").default(2_000),
+          })
+          .superRefine((election, ctx) => {
+            // The same rules as client-go's NewLeaderElector (and src/kube/lease.ts, which
+            // would otherwise throw them at start-up, after the config was accepted).
+            if (election.renewDeadline >= election.leaseDuration) {
+              ctx.addIssue({
+                code: "custom",
+                path: ["renewDeadline"],
+                message: `expected less than leaseDuration (${formatDuration(election.leaseDuration)}): the leader must step down before another replica may take over`,
+              });
+            }
+            if (election.renewDeadline <= LEASE_JITTER * election.retryPeriod) {
+              ctx.addIssue({
+                code: "custom",
+                path: ["retryPeriod"],
+                message: `expected less than renewDeadline / ${LEASE_JITTER} (${formatDuration(election.renewDeadline / LEASE_JITTER)}): the leader needs more than one renewal attempt before its deadline`,
+              });
+            }
           })
           .default({
             enabled: false,
@@ -150,11 +193,26 @@ export const configSchema = z
       });
     });
     const base = mergeRefresh(DEFAULT_REFRESH, config.refresh);
-    for (const problem of checkPolicy(base))
-      ctx.addIssue({ code: "custom", path: ["refresh"], message: problem });
+    const baseProblems = checkPolicy(base);
+    for (const problem of baseProblems) ctx.addIssue({ code: "custom", path: ["refresh"], message: problem });
     config.registries.forEach((r, i) => {
-      for (const problem of checkPolicy(mergeRefresh(base, (r as { refresh?: object }).refresh))) {
+      const policy = mergeRefresh(base, (r as { refresh?: object }).refresh);
+      // A problem the top-level policy already has is reported once, there.
+      for (const problem of checkPolicy(policy).filter((p) => !baseProblems.includes(p))) {
         ctx.addIssue({ code: "custom", path: ["registries", i, "refresh"], message: problem });
+      }
+      // A lifetime no longer than the margin is due for refresh the moment it is minted.
+      const definition = providerDefinitions.find((p) => p.kind === r.provider) as
+        | { knownLifetimes?(settings: RegistrySettings): Array<{ path: PropertyKey[]; ms: number }> }
+        | undefined;
+      for (const { path, ms } of definition?.knownLifetimes?.(r) ?? []) {
+        if (ms <= policy.margin) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["registries", i, ...path],
+            message: `expected longer than refresh.margin (${formatDuration(policy.margin)}), got ${formatDuration(ms)}: each credential would be due for refresh the moment it is minted`,
+          });
+        }
       }
     });
   });

@@ -1,22 +1,6 @@
 import { z } from "zod";
 import { Minimatch } from "minimatch";
-
-// Kubernetes label key: optional DNS-subdomain prefix, then a name of up to 63 characters.
-const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
-
-function isLabelKey(key: string): boolean {
-  const slash = key.lastIndexOf("/");
-  if (slash === -1) return LABEL_NAME.test(key);
-  const prefix = key.slice(0, slash);
-  return prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix) && LABEL_NAME.test(key.slice(slash + 1));
-}
-
-const labelKey = z.string().refine(isLabelKey, {
-  message: "expected a label key (optional DNS prefix/, then up to 63 of [A-Za-z0-9-_.])",
-});
-const labelValue = z.string().regex(LABEL_VALUE, "expected a label value (up to 63 of [A-Za-z0-9-_.])");
+import { labelKey, labelMap, labelValue } from "./kube-names.ts";
 
 const requirement = z
   .strictObject({
@@ -36,7 +20,7 @@ const requirement = z
 
 /** A Kubernetes LabelSelector, validated as the API server would. */
 export const labelSelector = z.strictObject({
-  matchLabels: z.record(labelKey, labelValue).optional(),
+  matchLabels: labelMap.optional(),
   matchExpressions: z.array(requirement).optional(),
 });
 export type LabelSelector = z.infer<typeof labelSelector>;
@@ -88,6 +72,15 @@ const GLOB_CHARS = /^[a-z0-9*?[\]!-]+$/;
 
 /** A namespace-name glob ("team-*", "kube-?"), compiled once so a bad pattern fails at load. */
 export const namespaceGlob = z.string().superRefine((pattern, ctx) => {
+  // minimatch reads a leading "!" as "every name but": in include it selects the whole cluster,
+  // and then garbage collection deletes the target's Secrets everywhere the user meant to keep.
+  if (pattern.startsWith("!")) {
+    ctx.addIssue({
+      code: "custom",
+      message: `a leading "!" would invert the selection (every namespace except ${JSON.stringify(pattern.slice(1))}); list it under exclude instead`,
+    });
+    return;
+  }
   if (!GLOB_CHARS.test(pattern)) {
     ctx.addIssue({
       code: "custom",
@@ -110,7 +103,10 @@ function unbalancedBrackets(pattern: string): boolean {
   return depth !== 0;
 }
 
+// Plain globs only, whatever slipped past the schema: no negation, comments, braces or extglobs.
+const GLOB_OPTIONS = { nonegate: true, nocomment: true, nobrace: true, noext: true } as const;
+
 export function compileGlobs(patterns: readonly string[]): (name: string) => boolean {
-  const matchers = patterns.map((p) => new Minimatch(p));
+  const matchers = patterns.map((p) => new Minimatch(p, GLOB_OPTIONS));
   return (name) => matchers.some((m) => m.match(name));
 }

@@ -1,7 +1,9 @@
 /**
  * Registry keys as kubelet matches them (pkg/credentialprovider/keyring.go): no scheme, a bare
- * host for /v1/ and /v2/ paths, an optional port and path prefix. Docker Hub is the exception:
- * its legacy key `https://index.docker.io/v1/` is what docker and kubelet both understand.
+ * host for /v1/ and /v2/ paths, an optional port and path prefix. The port stays as given:
+ * kubelet requires equal ports, so `host:443` serves images named `host:443/...` and `host`
+ * serves `host/...`, never each other. Docker Hub is the exception: its legacy key
+ * `https://index.docker.io/v1/` is what docker and kubelet both understand.
  */
 export const DOCKER_HUB_KEY = "https://index.docker.io/v1/";
 
@@ -23,13 +25,13 @@ export function normalizeRegistryKey(input: string): KeyResult {
   let rest = input.trim();
   rest = rest.replace(/^https?:\/\//i, "");
   const slash = rest.indexOf("/");
-  let host = (slash === -1 ? rest : rest.slice(0, slash)).toLowerCase();
+  const host = (slash === -1 ? rest : rest.slice(0, slash)).toLowerCase();
   let pathPart = slash === -1 ? "" : rest.slice(slash);
-  // kubelet treats /v1/ and /v2/ as the bare host.
-  if (/^\/v[12]\/?$/.test(pathPart) || pathPart === "/") pathPart = "";
+  // kubelet drops a leading /v1 or /v2 path segment (/v2/ alone is the bare host); doing the
+  // same here makes the rendered key the one kubelet indexes.
+  if (/^\/v[12](\/|$)/.test(pathPart)) pathPart = pathPart.slice(3);
   pathPart = pathPart.replace(/\/+$/, "");
   if (DOCKER_HUB_ALIASES.has(host) && pathPart === "") return { ok: true, key: DOCKER_HUB_KEY };
-  if (host.endsWith(":443") && !pathPart) host = host.slice(0, -4);
   const key = host + pathPart;
   if (!KEY.test(key) && !IPV6_KEY.test(key)) {
     return {

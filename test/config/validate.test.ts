@@ -48,7 +48,8 @@ describe("regcred validate over bad configs", () => {
     expect(stderr).toContain("ENOENT");
   });
 
-  it("the real process exits with code 2", () => {
+  // Spawns tsx: on a loaded machine its start-up alone can take several seconds.
+  it("the real process exits with code 2", { timeout: 60_000 }, () => {
     const tsx = path.resolve(import.meta.dirname, "../../node_modules/.bin/tsx");
     const result = spawnSync(tsx, ["src/main.ts", "validate", "-c", path.join(badDir, "bad-cron.yaml")], {
       cwd: path.resolve(import.meta.dirname, "../.."),

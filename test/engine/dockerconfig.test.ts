@@ -54,7 +54,7 @@ describe("normalizeRegistryKey", () => {
     ["http://registry.local:5000/v2/", "registry.local:5000"],
     ["123456789012.dkr.ecr.eu-west-1.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"],
     ["europe-docker.pkg.dev/my-project", "europe-docker.pkg.dev/my-project"],
-    ["us.icr.io:443", "us.icr.io"],
+    ["us.icr.io:443", "us.icr.io:443"],
     ["*.azurecr.io", "*.azurecr.io"],
     ["127.0.0.1:5000", "127.0.0.1:5000"],
   ])("%s -> %s", (input, expected) => {

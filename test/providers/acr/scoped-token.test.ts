@@ -2,18 +2,10 @@
 // nock: the token read, then generateCredentials (direct answer and long-running operation).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import nock from "nock";
-import type { AccessToken, TokenCredential } from "@azure/identity";
-import { acrSchema } from "../../../providers/acr/schema.ts";
-import { createAcrProvider } from "../../../providers/acr/index.ts";
-import { olderSlot } from "../../../providers/acr/scoped-token.ts";
+import { chooseSlot, liveSlot } from "../../../providers/acr/scoped-token.ts";
 import { ProviderError, type Credential } from "../../../providers/contract.ts";
-import { createSecretReader } from "../../../src/config/secret-reader.ts";
-import { captureLog } from "./harness.ts";
+import { API, RG, SUB, TOKEN, armCredential, scopedProvider } from "./fake-arm.ts";
 
-const SUB = "0b1f6471-1bf0-4dda-aec3-111122223333";
-const RG = "rg-images";
-const TOKEN = "regcred-pull";
-const API = "2025-11-01"; // @azure/arm-containerregistry 12.0.0's api-version
 const NOW = Date.parse("2026-11-22T10:00:00Z");
 const ARM_TOKEN = "arm-access-token-for-the-test-0123456789";
 
@@ -44,30 +36,8 @@ function tokenResource(
   };
 }
 
-/** Stands in for the Entra credential: records the scopes ARM's bearer policy asks for. */
-function armCredential(scopes: string[]): TokenCredential {
-  return {
-    async getToken(scope): Promise<AccessToken> {
-      scopes.push(...(Array.isArray(scope) ? scope : [scope]));
-      return { token: ARM_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000, tokenType: "Bearer" };
-    },
-  };
-}
-
 function provider(fields: Record<string, unknown>, scopes: string[]) {
-  const settings = acrSchema.parse({
-    name: "scoped",
-    provider: "acr",
-    registries: ["prodreg.azurecr.io"],
-    auth: "managedIdentity",
-    scopedToken: { subscriptionId: SUB, resourceGroup: RG, tokenName: TOKEN, passwordLifetime: "12h" },
-    ...fields,
-  });
-  return createAcrProvider(
-    settings,
-    { log: captureLog().log, secrets: createSecretReader(process.cwd()) },
-    { credential: armCredential(scopes), now: () => NOW, pollIntervalMs: 1 },
-  );
+  return scopedProvider({ credential: armCredential(scopes, ARM_TOKEN), now: () => NOW, fields });
 }
 
 const signal = () => new AbortController().signal;
@@ -245,15 +215,59 @@ describe("scoped-token mode", () => {
 
 describe("password slot choice", () => {
   const at = (iso: string) => new Date(iso);
-  it("fills an empty slot first, then replaces the older one", () => {
-    expect(olderSlot([])).toBe("password1");
-    expect(olderSlot([{ name: "password1", creationTime: at("2026-01-02T00:00:00Z") }])).toBe("password2");
-    expect(olderSlot([{ name: "password2", creationTime: at("2026-01-02T00:00:00Z") }])).toBe("password1");
-    const both = (one: string, two: string) => [
-      { name: "password1", creationTime: at(one) },
-      { name: "password2", creationTime: at(two) },
+  const now = Date.parse("2026-01-05T00:00:00Z");
+  const slot = (name: string, created: string, expiry?: string) => ({
+    name,
+    creationTime: at(created),
+    ...(expiry ? { expiry: at(expiry) } : {}),
+  });
+
+  it("never regenerates the live slot", () => {
+    const both = [slot("password1", "2026-01-01T00:00:00Z"), slot("password2", "2026-01-02T00:00:00Z")];
+    expect(chooseSlot(both, "password1", now)).toBe("password2");
+    expect(chooseSlot(both, "password2", now)).toBe("password1");
+  });
+
+  it("not knowing the live slot: an empty one, else an expired one, else the one that expires first", () => {
+    expect(chooseSlot([], undefined, now)).toBe("password1");
+    expect(chooseSlot([slot("password1", "2026-01-02T00:00:00Z")], undefined, now)).toBe("password2");
+    expect(chooseSlot([slot("password2", "2026-01-02T00:00:00Z")], undefined, now)).toBe("password1");
+    const valid = (one: string, two: string) => [
+      slot("password1", "2026-01-01T00:00:00Z", one),
+      slot("password2", "2026-01-01T00:00:00Z", two),
     ];
-    expect(olderSlot(both("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"))).toBe("password1");
-    expect(olderSlot(both("2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z"))).toBe("password2");
+    expect(chooseSlot(valid("2026-01-06T00:00:00Z", "2026-01-07T00:00:00Z"), undefined, now)).toBe(
+      "password1",
+    );
+    expect(chooseSlot(valid("2026-01-08T00:00:00Z", "2026-01-07T00:00:00Z"), undefined, now)).toBe(
+      "password2",
+    );
+    // expired beats valid even when it expires later than... nothing: it cannot be in use
+    expect(chooseSlot(valid("2026-01-06T00:00:00Z", "2026-01-04T00:00:00Z"), undefined, now)).toBe(
+      "password2",
+    );
+    // no expiry on either: the older
+    const undated = [slot("password1", "2026-01-03T00:00:00Z"), slot("password2", "2026-01-02T00:00:00Z")];
+    expect(chooseSlot(undated, undefined, now)).toBe("password2");
+  });
+
+  it("finds the live slot by the value handed out, else by the held credential's expiry, else by memory", () => {
+    const passwords = [
+      slot("password1", "2026-01-01T00:00:00Z", "2026-01-06T00:00:00Z"),
+      slot("password2", "2026-01-02T00:00:00Z", "2026-01-07T00:00:00Z"),
+    ];
+    const held = (password: string, expiresAt: string | null) => ({
+      registries: ["prodreg.azurecr.io"],
+      username: TOKEN,
+      password,
+      expiresAt: expiresAt === null ? null : at(expiresAt),
+    });
+    const issued = { slot: "password2" as const, password: "pw-2", expiresAt: at("2026-01-07T00:00:00Z") };
+    expect(liveSlot(passwords, held("pw-2", null), issued)).toBe("password2");
+    // after a restart: nothing issued, matched by expiry (to the second)
+    expect(liveSlot(passwords, held("pw-1", "2026-01-06T00:00:00.400Z"), undefined)).toBe("password1");
+    expect(liveSlot(passwords, held("pw-x", "2026-01-09T00:00:00Z"), undefined)).toBeUndefined();
+    expect(liveSlot(passwords, undefined, issued)).toBe("password2");
+    expect(liveSlot(passwords, undefined, undefined)).toBeUndefined();
   });
 });
