@@ -230,10 +230,11 @@ export class FakeIam {
     const jwt = decodeJwt(token);
     if (!jwt) return "The compute resource token is not a JWT.";
     const { header, payload } = jwt;
-    const cluster = this.clusters.find((c) => c.issuer === payload["iss"]);
-    if (!cluster) return `Issuer '${String(payload["iss"])}' is not a trusted compute resource issuer.`;
+    const keys = this.clusters.filter((c) => c.issuer === payload["iss"]).flatMap((c) => c.keys);
+    if (keys.length === 0)
+      return `Issuer '${String(payload["iss"])}' is not a trusted compute resource issuer.`;
     if (header["alg"] !== "RS256") return `Signature algorithm '${String(header["alg"])}' is not accepted.`;
-    const signed = cluster.keys.some((key) =>
+    const signed = keys.some((key) =>
       createVerify("RSA-SHA256").update(jwt.signingInput).verify(key, jwt.signature),
     );
     if (!signed) return "The compute resource token signature is invalid.";
