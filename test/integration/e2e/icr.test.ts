@@ -14,7 +14,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANNOTATION_EXPIRES } from "../../../src/engine/plan.ts";
-import { ICR_USERNAME } from "../../../providers/icr/index.ts";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces } from "../../rig/namespaces.ts";
 import { dockerConfigJson, startRegistry, type PullResult, type Registry } from "../../rig/registry.ts";
@@ -31,6 +30,7 @@ import {
 } from "./icr-setup.ts";
 
 const DOMAIN = "us.icr.io";
+const BEARER = "iambearer";
 
 describe("e2e: icr provider -> API server -> real pull", () => {
   let iam: IcrIam;
@@ -55,20 +55,21 @@ describe("e2e: icr provider -> API server -> real pull", () => {
     const minted = iam.iam.issued.filter((t) => t.grant === grant).at(-1)!;
     // An IAM access token is a JWT far longer than bcrypt's 72 bytes: token auth.
     expect(minted.token.length).toBeGreaterThan(72);
-    await registry.setUsers([{ username: ICR_USERNAME, password: minted.token }]);
+    // What ICR expects with an IAM access token, spelled out: not taken from the code under test.
+    await registry.setUsers([{ username: BEARER, password: minted.token }]);
     expect(secrets).toHaveLength(2);
     const pulls: PullResult[] = [];
     for (const s of secrets) {
       expect(s.type).toBe("kubernetes.io/dockerconfigjson");
       const auths = authsOf(s.dockerconfigjson);
       expect(Object.keys(auths)).toEqual([DOMAIN]);
-      expect(auths[DOMAIN]).toMatchObject({ username: "iambearer", password: minted.token });
-      expect(Buffer.from(auths[DOMAIN]!.auth, "base64").toString()).toBe(`iambearer:${minted.token}`);
+      expect(auths[DOMAIN]).toMatchObject({ username: BEARER, password: minted.token });
+      expect(Buffer.from(auths[DOMAIN]!.auth, "base64").toString()).toBe(`${BEARER}:${minted.token}`);
       expect(s.annotations[ANNOTATION_EXPIRES]).toBe(new Date(minted.expiration * 1000).toISOString());
       pulls.push(await proxy.pull(s.dockerconfigjson, proxy.imageRef(image)));
     }
     expect(pulls).toEqual([{ ok: true }, { ok: true }]);
-    const accepted = registry.tokenServer!.requests.filter((r) => r.username === ICR_USERNAME && r.ok);
+    const accepted = registry.tokenServer!.requests.filter((r) => r.username === BEARER && r.ok);
     expect(accepted.length).toBeGreaterThanOrEqual(2);
     return minted.token;
   }
@@ -91,11 +92,11 @@ describe("e2e: icr provider -> API server -> real pull", () => {
     const tampered = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
     for (const password of [tampered, iam.apiKey]) {
       const control = await proxy.pull(
-        dockerConfigJson({ [DOMAIN]: { username: ICR_USERNAME, password } }),
+        dockerConfigJson({ [DOMAIN]: { username: BEARER, password } }),
         proxy.imageRef(image),
       );
       expect(control).toMatchObject({ ok: false, status: 401 });
-      expect(registry.tokenServer!.requests.at(-1)).toMatchObject({ username: ICR_USERNAME, ok: false });
+      expect(registry.tokenServer!.requests.at(-1)).toMatchObject({ username: BEARER, ok: false });
     }
 
     // The key stays with regcred: in no namespace's Secret, not in the daemon's logs.
