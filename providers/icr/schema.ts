@@ -69,9 +69,8 @@ const iamEndpoint = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
     return z.NEVER;
   }
+  // Whatever this names receives the API key: only IBM's IAM hosts, or a test IAM on loopback.
   if (!LOOPBACK.test(url.hostname) && !/(^|\.)cloud\.ibm\.com$/.test(url.hostname)) {
-    // A test IAM on loopback is fine; anything else would receive the key: say so, but allow a proxy
-    // name only when it is spelled out as a cloud.ibm.com host.
     ctx.addIssue({
       code: "custom",
       message: `expected an IAM host under cloud.ibm.com (iam.cloud.ibm.com, private.iam.cloud.ibm.com), got ${url.hostname}`,

@@ -264,3 +264,71 @@ describe("icr provider: trusted profile with a compute-resource token", () => {
     expect(h.iam.tokenRequests().length).toBe(before);
   });
 });
+
+// The fake's own refusals, straight over HTTPS: a provider success against it means these held.
+describe("the fake IAM refuses what IAM refuses", () => {
+  const post = (body: string, contentType = "application/x-www-form-urlencoded", method = "POST") =>
+    h.fetch(`${h.iam.url}/identity/token`, {
+      method,
+      headers: { "content-type": contentType },
+      ...(method === "GET" ? {} : { body }),
+    });
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+  it.each([
+    ["a GET", () => post("", "", "GET"), 405, "BXNIM0060E"],
+    [
+      "a JSON body",
+      () => post(JSON.stringify({ grant_type: APIKEY_GRANT, apikey: h.apiKey }), "application/json"),
+      400,
+      "BXNIM0109E",
+    ],
+    ["no apikey", () => post(form({ grant_type: APIKEY_GRANT })), 400, "BXNIM0109E"],
+    [
+      "an unknown key",
+      () => post(form({ grant_type: APIKEY_GRANT, apikey: `${h.apiKey}x` })),
+      400,
+      "BXNIM0415E",
+    ],
+    [
+      "another grant type",
+      () => post(form({ grant_type: "password", apikey: h.apiKey })),
+      400,
+      UNSOURCED_CODE,
+    ],
+    [
+      "a cr-token grant without a profile",
+      () => post(form({ grant_type: CR_TOKEN_GRANT, cr_token: crTokenFile().token })),
+      400,
+      "BXNIM0109E",
+    ],
+  ])("%s", async (_what, send, status, code) => {
+    const res = await send();
+    expect(res.status).toBe(status);
+    const body = (await res.json()) as {
+      errorCode: string;
+      errorMessage: string;
+      context: { requestId: string };
+    };
+    expect(body).toMatchObject({
+      errorCode: code,
+      errorMessage: expect.any(String),
+      context: { requestId: expect.any(String) },
+    });
+  });
+
+  it("issues a token for the known key, in IAM's shape", async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const res = await post(form({ grant_type: APIKEY_GRANT, apikey: h.apiKey }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      token_type: "Bearer",
+      expires_in: 3600,
+      scope: "ibm openid",
+      refresh_token: "not_supported",
+    });
+    expect(body["expiration"]).toBeGreaterThanOrEqual(before + 3600);
+    expect(body["expiration"]).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 3600);
+  });
+});
