@@ -5,6 +5,7 @@ import { gcrProvider } from "./gcr/index.ts";
 import { acrProvider } from "./acr/index.ts";
 import { ecrProvider } from "./ecr/index.ts";
 import { mirrorProvider } from "./mirror/index.ts";
+import { icrProvider } from "./icr/index.ts";
 
 /**
  * The provider table, keyed by the `provider:` value in the config. A new provider is a
@@ -17,6 +18,7 @@ export const providerDefinitions = [
   acrProvider,
   ecrProvider,
   mirrorProvider,
+  icrProvider,
 ] as const;
 
 export type RegistrySettings =

@@ -10,6 +10,9 @@ import { startDaemon, type Daemon } from "../../../src/daemon.ts";
 import { createKubeOutput } from "../../../src/kube/output.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { parseConfig } from "../../../src/config/load.ts";
+import type { Config } from "../../../src/config/schema.ts";
+import type { Provider } from "../../../providers/contract.ts";
+import type { Logger } from "pino";
 import { captureLogger } from "../../helpers/log.ts";
 
 export interface ReadBackSecret {
@@ -34,7 +37,12 @@ export interface ReadBackResult {
  */
 export async function runDaemonAndReadBack(
   registriesYaml: string,
-  opts: { namespaces?: number; whileRunning?: (daemon: Daemon) => Promise<void> } = {},
+  opts: {
+    namespaces?: number;
+    whileRunning?: (daemon: Daemon) => Promise<void>;
+    /** Providers built by the test (clients pointed at local fakes) instead of the table's. */
+    providers?: (config: Config, log: Logger) => Record<string, Provider>;
+  } = {},
 ): Promise<ReadBackResult> {
   const cluster = sharedCluster();
   const run = randomBytes(3).toString("hex");
@@ -58,6 +66,7 @@ kubernetes: { instance: e2e-${run} }
       config,
       log,
       metrics,
+      ...(opts.providers ? { providers: opts.providers(config, log) } : {}),
       ...createKubeOutput({ kc, config, log, metrics }),
     });
     try {
