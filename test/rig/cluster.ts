@@ -137,7 +137,7 @@ export class ClusterClient {
   /** Every write the API server has audited so far (startCluster({ audit: true }) only). */
   auditEvents(): AuditEvent[] {
     if (!this.info.auditLog) throw new RigError("cluster started without audit: true");
-    let text = "";
+    let text: string;
     try {
       text = readFileSync(this.info.auditLog, "utf8");
     } catch {
