@@ -166,8 +166,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // stopped, and only if leadership has not ended in the meantime.
   let leading: AbortController | null = null;
   let transitions: Promise<void> = Promise.resolve();
+  let startError: unknown = null;
   const serially = (step: () => Promise<void>) => {
-    transitions = transitions.then(step).catch((err: unknown) => log.error({ err }, "starting work failed"));
+    transitions = transitions.then(step).catch((err: unknown) => {
+      startError = err;
+      log.error({ err }, "starting the refresher failed");
+    });
   };
   const begin = (check?: () => void) => {
     const controller = new AbortController();
@@ -223,6 +227,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     metrics.leader.set(1);
     begin();
     await transitions;
+    if (startError) {
+      await Promise.all([sink.stop?.(), namespaces.stop?.()]);
+      await server?.close();
+      throw startError;
+    }
   }
 
   const current = (): Work => {
