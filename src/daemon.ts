@@ -3,7 +3,7 @@ import type { Config } from "./config/schema.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Credential, Provider, ProviderContext } from "../providers/contract.ts";
 import { createSecretReader } from "./config/secret-reader.ts";
-import { Refresher, type RegistryRuntime } from "./engine/refresher.ts";
+import { abortable, Refresher, type RegistryRuntime } from "./engine/refresher.ts";
 import { SyncLoop } from "./engine/sync.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import { startHttpServer, type HttpServer } from "./observe/server.ts";
@@ -73,17 +73,6 @@ interface Work {
   sync: SyncLoop;
 }
 
-/** Rejects with the signal's reason as soon as it aborts. */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, log, metrics, sink, namespaces } = options;
   let work: Work | null = null;
@@ -117,7 +106,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // Writing before the caches know what exists would re-create everything; wait for them
   // (or for a shutdown signal: SIGTERM during start-up stops at once).
   try {
-    await unlessAborted(Promise.all([sink.synced?.(), namespaces.synced?.()]), options.signal);
+    const synced = Promise.all([sink.synced?.(), namespaces.synced?.()]);
+    await (options.signal ? abortable(synced, options.signal) : synced);
   } catch (err) {
     unsubscribe();
     await Promise.all([sink.stop?.(), namespaces.stop?.()]);

@@ -135,6 +135,9 @@ export class Refresher {
     entry.credentials = [...credentials];
     entry.expiresAt = expiresAt;
     entry.seeded = true;
+    // The expiry alert watches what the Secrets hold, minted by this process or not.
+    if (expiresAt)
+      this.metrics.credentialExpiry.set({ registry, provider: entry.rt.kind }, expiresAt.getTime() / 1000);
     this.log.info(
       { registry, provider: entry.rt.kind, expiresAt: expiresAt?.toISOString() ?? null },
       `starting from the credential for ${registry} that the cluster holds (valid until ${expiresAt?.toISOString() ?? "replaced"})`,
@@ -407,8 +410,8 @@ function sameCredentials(a: Credential[] | null, b: Credential[]): boolean {
   );
 }
 
-/** Rejects when the signal aborts, even if the provider ignores it: a hung mint cannot wedge a registry. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/** Rejects when the signal aborts, even if the promise ignores it: a hung mint cannot wedge a registry. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();

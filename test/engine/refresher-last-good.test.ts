@@ -17,13 +17,14 @@ const policy: RefreshPolicy = { ...DEFAULT_REFRESH, jitter: 0, retry: { initial:
 function setup(provider: ScriptedProvider, p: RefreshPolicy = policy) {
   const capture = captureLogger();
   const changes: string[] = [];
+  const metrics = new Metrics();
   const refresher = new Refresher([{ name: "ecr", kind: "test", policy: p, provider }], {
     log: capture.log,
-    metrics: new Metrics(),
+    metrics,
     random: () => 0.5,
     onChange: (name) => changes.push(name),
   });
-  return { refresher, changes, ...capture };
+  return { refresher, changes, metrics, ...capture };
 }
 
 const held = (password: string, expiresAt: Date | null): Credential[] => [
@@ -40,7 +41,7 @@ afterEach(() => {
 describe("Refresher seeded with the cluster's last good credential", () => {
   it("keeps the seeded credential while the provider fails, and drops it when it expires", async () => {
     const provider = new ScriptedProvider([fail("network")]);
-    const { refresher, changes, lines } = setup(provider);
+    const { refresher, changes, lines, metrics } = setup(provider);
     expect(refresher.seed("ecr", held("pw-held-in-cluster", at(10 * M)))).toBe(true);
     refresher.start();
     await refresher.settled();
@@ -48,6 +49,10 @@ describe("Refresher seeded with the cluster's last good credential", () => {
     expect(refresher.credentials().get("ecr")?.[0]?.password).toBe("pw-held-in-cluster");
     expect(refresher.status()[0]).toMatchObject({ state: "failing", usable: true, expiresAt: at(10 * M) });
     expect(lines.join("")).toContain(`keeping last good credential until ${at(10 * M).toISOString()}`);
+    const expiry = await metrics.credentialExpiry.get();
+    expect(expiry.values).toEqual([
+      { labels: { registry: "ecr", provider: "test" }, value: at(10 * M).getTime() / 1000 },
+    ]);
 
     await vi.advanceTimersByTimeAsync(10 * M - S);
     expect(refresher.credentials().has("ecr")).toBe(true);
