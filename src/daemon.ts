@@ -12,7 +12,8 @@ import type { CronStarter } from "./engine/cron.ts";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { leaseElector, type LeaderElector } from "./kube/lease.ts";
+import { leaseElector, LeaderElector, type ElectorOptions } from "./kube/lease.ts";
+import type { Lock } from "./kube/lease-lock.ts";
 import { guardSignal, LeadershipLost } from "./kube/fence.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 
@@ -29,6 +30,8 @@ export interface DaemonOptions {
   cron?: CronStarter;
   /** The cluster, for providers that read from it (mirror), and for leader election. */
   kube?: KubeConfig;
+  /** The leader election lock; default the config's Lease in the cluster (tests pass another). */
+  lock?: Lock;
   /** Leader election identity; default hostname plus a random suffix. */
   identity?: string;
   /** Aborts start-up (SIGTERM while the caches fill): startDaemon rejects with its reason. */
@@ -189,12 +192,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   let elector: LeaderElector | null = null;
   const election = config.kubernetes.leaderElection;
-  if (election.enabled && options.kube) {
+  if (election.enabled && (options.kube || options.lock)) {
     metrics.leader.set(0);
-    const e = leaseElector({
-      kc: options.kube,
-      namespace: election.namespace ?? process.env.POD_NAMESPACE ?? "default",
-      name: election.name,
+    const opts: Omit<ElectorOptions, "lock"> = {
       identity: options.identity ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
       leaseDurationMs: election.leaseDuration,
       renewDeadlineMs: election.renewDeadline,
@@ -210,7 +210,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         end(true);
       },
       onLeaderChange: (leader) => metrics.leader.set(leader ? 1 : 0),
-    });
+    };
+    const e = options.lock
+      ? new LeaderElector({ ...opts, lock: options.lock })
+      : leaseElector({
+          ...opts,
+          kc: options.kube!,
+          namespace: election.namespace ?? process.env.POD_NAMESPACE ?? "default",
+          name: election.name,
+        });
     elector = e;
     e.start();
   } else {

@@ -3,56 +3,13 @@
 // Lease does (version-guarded writes, 409 on a stale version, 404 before creation).
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LeaderElector } from "../../src/kube/lease.ts";
-import { LockConflict, type LeaseRecord, type Lock, type Versioned } from "../../src/kube/lease-lock.ts";
+import type { Lock } from "../../src/kube/lease-lock.ts";
+import { FakeLock } from "../helpers/fake-lock.ts";
 import { captureLogger } from "../helpers/log.ts";
 
 const LEASE = 3_000;
 const RENEW = 2_000;
 const RETRY = 500;
-
-class FakeLock implements Lock {
-  record: LeaseRecord | null = null;
-  version = 0;
-  /** Set to make every request fail like an unreachable API server. */
-  down = false;
-  writes: Array<{ at: number; holder: string }> = [];
-  describe() {
-    return "test/lease";
-  }
-  private snapshot(): Versioned {
-    return { record: { ...this.record! }, version: String(this.version) };
-  }
-  async get() {
-    if (this.down) throw new Error("connect ECONNREFUSED");
-    return this.record ? this.snapshot() : null;
-  }
-  async create(record: LeaseRecord) {
-    if (this.down) throw new Error("connect ECONNREFUSED");
-    if (this.record) throw new LockConflict("already exists");
-    return this.write(record);
-  }
-  async update(current: Versioned, record: LeaseRecord) {
-    if (this.down) throw new Error("connect ECONNREFUSED");
-    if (current.version !== String(this.version)) throw new LockConflict("the object has been modified");
-    return this.write(record);
-  }
-  /** Another process takes the lock (as an intruder, or a replica after expiry). */
-  takeBy(holder: string, seconds = 3600) {
-    this.write({
-      holderIdentity: holder,
-      leaseDurationSeconds: seconds,
-      acquireTime: new Date(),
-      renewTime: new Date(),
-      leaseTransitions: (this.record?.leaseTransitions ?? 0) + 1,
-    });
-  }
-  private write(record: LeaseRecord) {
-    this.record = { ...record };
-    this.version++;
-    this.writes.push({ at: Date.now(), holder: record.holderIdentity });
-    return this.snapshot();
-  }
-}
 
 function elector(lock: Lock, identity: string) {
   const events: Array<{ at: number; what: "started" | "stopped" }> = [];
