@@ -106,20 +106,50 @@ export async function runCommand(
 ): Promise<number> {
   const { config, log } = await setup(options, io);
   if (options.port !== undefined) config.server.port = options.port;
+  // Handlers before anything slow: a SIGTERM while the caches fill stops start-up at once
+  // instead of killing the process, or waiting for an API server that may never answer.
+  const starting = new AbortController();
+  let received: ((signal: string) => void) | null = null;
+  const onSignal = (signal: string) => {
+    if (received) return received(signal);
+    log.info({ signal }, "shutting down during start-up");
+    starting.abort(new Error(`${signal} during start-up`));
+  };
+  const onTerm = () => onSignal("SIGTERM");
+  const onInt = () => onSignal("SIGINT");
+  signals.on("SIGTERM", onTerm);
+  signals.on("SIGINT", onInt);
   const metrics = new Metrics({ processMetrics: true });
-  const daemon: Daemon = await startDaemon({
-    config,
-    log,
-    metrics,
-    ...createOutput(options, { config, log, metrics }),
-    serve: true,
-  });
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({
+      config,
+      log,
+      metrics,
+      ...createOutput(options, { config, log, metrics }),
+      serve: true,
+      signal: starting.signal,
+    });
+  } catch (err) {
+    signals.off("SIGTERM", onTerm);
+    signals.off("SIGINT", onInt);
+    if (starting.signal.aborted) {
+      log.info("stopped");
+      return EXIT.ok;
+    }
+    throw err;
+  }
   log.info(
     { url: daemon.server?.url, registries: config.registries.length, secrets: config.secrets.length },
     "regcred running",
   );
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      signals.off("SIGTERM", onTerm);
+      signals.off("SIGINT", onInt);
       log.info({ signal }, "shutting down: stopping timers, letting writes finish");
       // Kubernetes sends SIGKILL after the grace period; finish well inside 10 s regardless.
       const deadline = setTimeout(() => {
@@ -140,7 +170,8 @@ export async function runCommand(
         },
       );
     };
-    signals.once("SIGTERM", () => shutdown("SIGTERM"));
-    signals.once("SIGINT", () => shutdown("SIGINT"));
+    received = shutdown;
+    // A signal that came between start-up's end and here.
+    if (starting.signal.aborted) shutdown("SIGTERM");
   });
 }

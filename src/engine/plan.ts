@@ -14,6 +14,17 @@ export const DEFAULT_INSTANCE = "regcred";
 export const ANNOTATION_EXPIRES = "regcred.io/expires-at";
 export const ANNOTATION_HASH = "regcred.io/content-hash";
 export const ANNOTATION_REGISTRIES = "regcred.io/registries";
+/**
+ * Per registry: the auth keys it supplied and when its credential expires (JSON
+ * {"name": {"keys": [...], "expiresAt": ISO | null}}). What a restarted regcred reads back to
+ * keep a still-valid credential while its provider fails.
+ */
+export const ANNOTATION_CREDENTIALS = "regcred.io/credentials";
+
+export interface WrittenCredential {
+  keys: string[];
+  expiresAt: string | null;
+}
 
 export interface Namespace {
   name: string;
@@ -92,11 +103,21 @@ export function targetBody(
     throw err;
   }
   const expiresAt = earliestExpiry(expiries);
+  const written: Record<string, WrittenCredential> = {};
+  const owner = new Map<string, string>();
+  for (const e of entries) if (!owner.has(e.key)) owner.set(e.key, e.source);
+  for (const registry of present) {
+    // Only keys the body holds from this registry: a shadowed key carries another's credential.
+    const keys = [...owner].filter(([, source]) => source === registry).map(([key]) => key);
+    const expiry = earliestExpiry(credentials.get(registry)!.map((c) => c.expiresAt));
+    if (keys.length > 0) written[registry] = { keys: keys.sort(), expiresAt: expiry?.toISOString() ?? null };
+  }
   const hash = createHash("sha256").update(json).digest("hex").slice(0, 16);
   const annotations: Record<string, string> = {
     ...target.annotations,
     [ANNOTATION_HASH]: hash,
     [ANNOTATION_REGISTRIES]: present.join(","),
+    [ANNOTATION_CREDENTIALS]: JSON.stringify(written),
   };
   if (expiresAt) annotations[ANNOTATION_EXPIRES] = expiresAt.toISOString();
   return {

@@ -10,7 +10,7 @@ import {
 } from "../../providers/contract.ts";
 import { redact, registerSecret } from "../observe/redact.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { backoffDelay, earliestExpiry, refreshDelay, type Random } from "./schedule.ts";
+import { backoffDelay, earliestExpiry, refreshDelay, shortLived, type Random } from "./schedule.ts";
 import { nodeCron, type CronStarter } from "./cron.ts";
 import type { CredentialSet } from "./plan.ts";
 
@@ -70,6 +70,9 @@ interface Entry {
   controller: AbortController | null;
   attempted: boolean;
   stops: Array<() => void>;
+  /** The credentials came from the cluster (what regcred wrote before), not from a mint. */
+  seeded: boolean;
+  warnedShortLived: boolean;
 }
 
 /**
@@ -111,8 +114,35 @@ export class Refresher {
         controller: null,
         attempted: false,
         stops: [],
+        seeded: false,
+        warnedShortLived: false,
       });
     }
+  }
+
+  /**
+   * Before start(): the credential the cluster still holds for a registry (last good, read back
+   * from regcred's own Secrets). It is used until a mint replaces it, or, while mints fail,
+   * until it expires; an expired one is ignored. So a restart or a new leader never writes a
+   * Secret without an entry that still works.
+   */
+  seed(registry: string, credentials: readonly Credential[]): boolean {
+    const entry = this.entries.get(registry);
+    if (!entry || entry.credentials || entry.attempted || credentials.length === 0) return false;
+    const expiresAt = earliestExpiry(credentials.map((c) => c.expiresAt));
+    if (expiresAt && expiresAt.getTime() <= this.now()) return false;
+    for (const c of credentials) registerSecret(c.password);
+    entry.credentials = [...credentials];
+    entry.expiresAt = expiresAt;
+    entry.seeded = true;
+    // The expiry alert watches what the Secrets hold, minted by this process or not.
+    if (expiresAt)
+      this.metrics.credentialExpiry.set({ registry, provider: entry.rt.kind }, expiresAt.getTime() / 1000);
+    this.log.info(
+      { registry, provider: entry.rt.kind, expiresAt: expiresAt?.toISOString() ?? null },
+      `starting from the credential for ${registry} that the cluster holds (valid until ${expiresAt?.toISOString() ?? "replaced"})`,
+    );
+    return true;
   }
 
   start(): void {
@@ -257,6 +287,7 @@ export class Refresher {
     const wasFailing = entry.lastError !== null;
     entry.credentials = credentials;
     entry.expiresAt = expiresAt;
+    entry.seeded = false;
     entry.lastSuccess = now;
     entry.lastError = null;
     entry.failures = 0;
@@ -275,6 +306,13 @@ export class Refresher {
       expiresAt: expiresAt?.toISOString() ?? null,
       nextRefreshIn: delay === null ? null : formatDuration(delay),
     };
+    if (!expired && shortLived(rt.policy, now, expiresAt) && !entry.warnedShortLived) {
+      entry.warnedShortLived = true;
+      this.log.warn(
+        { ...fields, minInterval: formatDuration(rt.policy.minInterval) },
+        `credential for ${rt.name} lives ${formatDuration(expiresAt!.getTime() - now)}, no longer than refresh.minInterval (${formatDuration(rt.policy.minInterval)}): refreshing before it expires anyway`,
+      );
+    }
     if (expired) {
       this.log.warn(
         fields,
@@ -372,8 +410,8 @@ function sameCredentials(a: Credential[] | null, b: Credential[]): boolean {
   );
 }
 
-/** Rejects when the signal aborts, even if the provider ignores it: a hung mint cannot wedge a registry. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/** Rejects when the signal aborts, even if the promise ignores it: a hung mint cannot wedge a registry. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();

@@ -8,11 +8,22 @@ export function withJitter(ms: number, jitter: number, random: Random): number {
   return ms * (1 + jitter * (2 * random() - 1));
 }
 
+/** Soonest refresh of a credential that lives shorter than minInterval: bounds the rate. */
+export const SHORT_LIVED_FLOOR_MS = 1_000;
+
+/** Whether a credential lives no longer than minInterval, so the floor would let it expire first. */
+export function shortLived(policy: RefreshPolicy, now: number, expiresAt: Date | null): boolean {
+  const remaining = expiresAt === null ? Infinity : expiresAt.getTime() - now;
+  return remaining > 0 && remaining <= policy.minInterval;
+}
+
 /**
  * How long to wait before refreshing a credential minted now. At `at` of the remaining
  * lifetime (jittered), never later than `margin` before expiry, never sooner than
  * `minInterval` (the floor wins: an already-expired credential waits minInterval, so no
- * hot loop). null: the credential does not expire, nothing to schedule.
+ * hot loop) — except for a credential that lives no longer than minInterval: it is refreshed
+ * at `at` of its life, before it expires, but never sooner than SHORT_LIVED_FLOOR_MS.
+ * null: the credential does not expire, nothing to schedule.
  */
 export function refreshDelay(
   policy: RefreshPolicy,
@@ -24,6 +35,8 @@ export function refreshDelay(
   const remaining = expiresAt.getTime() - now;
   if (remaining <= 0) return policy.minInterval;
   const planned = withJitter(remaining * policy.at, policy.jitter, random);
+  if (shortLived(policy, now, expiresAt))
+    return Math.max(SHORT_LIVED_FLOOR_MS, Math.min(planned, remaining * 0.9));
   const latest = remaining - policy.margin;
   return Math.max(policy.minInterval, Math.min(planned, latest));
 }

@@ -36,11 +36,17 @@ export class SyncLoop {
       log: Logger;
       policy: RefreshPolicy;
       instance?: string;
+      /** Leadership: once aborted, no pass starts and the running one stops writing. */
+      signal?: AbortSignal;
     },
   ) {}
 
+  private get fenced(): boolean {
+    return this.deps.signal?.aborted === true;
+  }
+
   trigger(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.fenced) return;
     this.dirty = true;
     if (!this.running) this.running = this.loop().finally(() => (this.running = null));
   }
@@ -61,7 +67,7 @@ export class SyncLoop {
     // A pass before every registry has had its first try would write half-merged Secrets
     // and rewrite them a moment later.
     await this.deps.refresher.settled();
-    while (this.dirty && !this.stopped) {
+    while (this.dirty && !this.stopped && !this.fenced) {
       this.dirty = false;
       await this.pass();
     }
@@ -85,13 +91,17 @@ export class SyncLoop {
       }
     }
     try {
-      const result = await sink.apply(desired);
+      const result = await sink.apply(desired, this.deps.signal);
       for (const k of Object.keys(this.totals) as Array<keyof SinkResult>) this.totals[k] += result[k];
       this.last = { at: new Date(), plan: desired, result, error: null };
       if (result.failed > 0) throw new Error(`${result.failed} writes failed`);
       this.failures = 0;
       log.info({ ...result, sink: sink.description }, `synced ${desired.secrets.length} secrets`);
     } catch (err) {
+      if (this.fenced) {
+        log.warn(`writing secrets to ${sink.description} stopped: not the leader any more`);
+        return;
+      }
       this.failures++;
       const message = err instanceof Error ? err.message : String(err);
       this.last = { at: new Date(), plan: desired, result: this.last?.result ?? null, error: message };

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type https from "node:https";
 import { Agent, type Dispatcher } from "undici";
 import { version } from "../version.ts";
+import { fenceDown, requestTimeout } from "./fence.ts";
 
 export const USER_AGENT = `regcred/${version()}`;
 
@@ -80,7 +81,7 @@ export function makeApi<T>(kc: KubeConfig, Api: ApiConstructor<T>, timeoutMs = 3
           const dispatcher = await sharedDispatcher(kc);
           if (dispatcher) ctx.setDispatcher(dispatcher);
           ctx.setHeaderParam("User-Agent", USER_AGENT);
-          ctx.setSignal(AbortSignal.timeout(timeoutMs));
+          ctx.setSignal(requestTimeout(timeoutMs));
           return ctx;
         },
         post: async (res: ResponseContext) => res,
@@ -136,6 +137,7 @@ export function messageOf(err: unknown): string {
 
 /** 429, 5xx and transport failures are worth retrying; other 4xx are answers. */
 export function isRetryable(err: unknown): boolean {
+  if (fenceDown()) return false;
   const status = statusOf(err);
   return status === undefined || status === 429 || status >= 500;
 }

@@ -1,17 +1,10 @@
-import {
-  CoordinationV1Api,
-  V1MicroTime,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { makeApi, messageOf, statusOf } from "./client.ts";
+import { messageOf, statusOf } from "./client.ts";
+import { LeaseLock, LockConflict, type LeaseRecord, type Lock, type Versioned } from "./lease-lock.ts";
 
-export interface LeaderElectionOptions {
-  kc: KubeConfig;
-  namespace: string;
-  name: string;
+export interface ElectorOptions {
+  lock: Lock;
   /** Unique per process (pod name + random suffix): two processes with one identity would both lead. */
   identity: string;
   /** How long followers wait after last seeing the Lease change before taking it. Default 15 s. */
@@ -25,6 +18,18 @@ export interface LeaderElectionOptions {
   /** Must stop writing at once: the lease may pass to another replica after leaseDuration. */
   onStoppedLeading(): void;
   onLeaderChange?(leader: boolean): void;
+  /** Monotonic milliseconds (default performance.now): deadlines and expiry are judged on it. */
+  now?: () => number;
+  /** Wall-clock time written into the Lease (default new Date()). */
+  wallClock?: () => Date;
+  random?: () => number;
+}
+
+/** A Lease in the API server, for the elector. */
+export interface LeaderElectionOptions extends Omit<ElectorOptions, "lock"> {
+  kc: KubeConfig;
+  namespace: string;
+  name: string;
 }
 
 // As client-go: followers spread their attempts over retryPeriod * (1 + [0, 1.2)).
@@ -32,40 +37,55 @@ const JITTER = 1.2;
 
 type Attempt = "held" | "other" | "failed";
 
+/** An elector on a Lease in the API server. Each request may take at most half the renew deadline. */
+export function leaseElector(opts: LeaderElectionOptions): LeaderElector {
+  const { kc, namespace, name, ...rest } = opts;
+  const timeout = Math.max(opts.retryPeriodMs ?? 2_000, (opts.renewDeadlineMs ?? 10_000) / 2);
+  return new LeaderElector({ ...rest, lock: new LeaseLock(kc, namespace, name, timeout) });
+}
+
 /**
- * Leader election on a coordination.k8s.io/v1 Lease with client-go's semantics: acquire a Lease
- * that is absent, released (no holder), expired or already ours; every write carries the
- * resourceVersion it was based on (409 = lost a race). Expiry is judged, as in client-go, from
- * the local time at which this process last saw the Lease record change, not from the
- * renewTime written by another machine, so clock skew between replicas cannot make a follower
- * take a live lease.
+ * Leader election with client-go's semantics over any Lock: acquire a lock that is absent,
+ * released (no holder), expired or already ours; every write is guarded by the version it was
+ * based on (LockConflict = lost a race). Expiry is judged, as in client-go, from the local
+ * time at which this process last saw the record change, not from the renewTime written by
+ * another machine, so clock skew between replicas cannot make a follower take a live lease.
  *
  * After stepping down (renew deadline missed, lease taken) the elector keeps contending, so
  * onStartedLeading/onStoppedLeading can alternate several times over a process's life.
  */
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
-  private readonly opts: LeaderElectionOptions;
+  private readonly opts: ElectorOptions;
+  private readonly lock: Lock;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
   private readonly durationSeconds: number;
+  private readonly now: () => number;
+  private readonly wallClock: () => Date;
+  private readonly random: () => number;
 
   private running = false;
   private leader = false;
-  /** The Lease as last read or written (its resourceVersion guards the next write). */
-  private lease: V1Lease | undefined;
+  /** The record as last read or written (its version guards the next write). */
+  private current: Versioned | null = null;
   private observedKey = "";
   private observedAt = 0;
+  /** Start of the last successful renewal: leadership ends renewDeadline after it. */
+  private renewedAt = 0;
   private loopTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private cycle: Promise<void> | undefined;
 
-  constructor(opts: LeaderElectionOptions) {
+  constructor(opts: ElectorOptions) {
     this.opts = opts;
+    this.lock = opts.lock;
     this.leaseMs = opts.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
     this.retryMs = opts.retryPeriodMs ?? 2_000;
+    this.now = opts.now ?? (() => performance.now());
+    this.wallClock = opts.wallClock ?? (() => new Date());
+    this.random = opts.random ?? Math.random;
     if (!(this.leaseMs > this.renewDeadlineMs))
       throw new Error("leaseDurationMs must be greater than renewDeadlineMs");
     if (!(this.renewDeadlineMs > JITTER * this.retryMs)) {
@@ -74,22 +94,28 @@ export class LeaderElector {
     if (!opts.identity) throw new Error("identity must not be empty");
     // Rounded up: followers then wait at least leaseDurationMs, never less.
     this.durationSeconds = Math.ceil(this.leaseMs / 1000);
-    // Each request may take at most half the renew deadline, so a leader behind a black-holed
-    // connection still gets a second attempt before it must step down.
-    this.api = makeApi(opts.kc, CoordinationV1Api, Math.max(this.retryMs, this.renewDeadlineMs / 2));
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.opts.log.info(
-      { lease: this.describe(), identity: this.opts.identity },
+      { lease: this.lock.describe(), identity: this.opts.identity },
       "leader election: contending",
     );
     this.schedule(0);
   }
 
+  /**
+   * Whether this process leads right now. Checks the renew deadline on the clock rather than
+   * trusting the deadline timer: after the process was frozen (SIGSTOP, a paused VM) I/O
+   * callbacks can run before any timer does, and a write issued then must see that leadership
+   * is gone. Steps down (onStoppedLeading) when the deadline has passed.
+   */
   isLeader(): boolean {
+    if (this.leader && this.now() - this.renewedAt >= this.renewDeadlineMs) {
+      this.stepDown(`could not renew within ${this.renewDeadlineMs} ms`);
+    }
     return this.leader;
   }
 
@@ -111,10 +137,6 @@ export class LeaderElector {
     if (opts.release !== false) await this.release();
   }
 
-  private describe(): string {
-    return `${this.opts.namespace}/${this.opts.name}`;
-  }
-
   private schedule(delayMs: number): void {
     if (!this.running) return;
     this.loopTimer = setTimeout(() => {
@@ -123,40 +145,40 @@ export class LeaderElector {
   }
 
   private async tick(): Promise<void> {
-    const started = performance.now();
+    const started = this.now();
+    // A leader past its deadline (the process was frozen) must not renew: it steps down first.
+    this.isLeader();
     const result = await this.tryAcquireOrRenew();
     if (!this.running) return;
     if (result === "held") {
+      this.renewedAt = started;
       if (!this.leader) {
         this.leader = true;
         this.opts.log.info(
-          { lease: this.describe(), identity: this.opts.identity },
+          { lease: this.lock.describe(), identity: this.opts.identity },
           "leader election: acquired lease",
         );
         this.callback(() => this.opts.onStartedLeading());
         this.callback(() => this.opts.onLeaderChange?.(true));
       }
-      this.opts.log.trace({ lease: this.describe() }, "leader election: renewed");
-      this.armDeadline(started);
+      this.opts.log.trace({ lease: this.lock.describe() }, "leader election: renewed");
+      this.armDeadline();
     } else if (this.leader && result === "other") {
-      this.stepDown(`lease taken by ${this.lease?.spec?.holderIdentity ?? "another holder"}`);
+      this.stepDown(`lease taken by ${this.current?.record.holderIdentity || "another holder"}`);
     }
-    // A failed renewal retries every retryPeriod until the deadline timer decides.
-    this.schedule(this.leader ? this.retryMs : this.retryMs * (1 + Math.random() * JITTER));
+    // A failed renewal retries every retryPeriod until the deadline decides.
+    this.schedule(this.leader ? this.retryMs : this.retryMs * (1 + this.random() * JITTER));
   }
 
   /**
-   * Renewed at `renewedAt` (when the successful request began: the server's renewTime is no
-   * earlier). The leader must be gone before any follower can consider the lease expired,
-   * which is at least leaseDuration after that; renewDeadline < leaseDuration is the margin.
+   * The leader must be gone before any follower can consider the lease expired, which is at
+   * least leaseDuration after the start of the last renewal (the server's renewTime is no
+   * earlier); renewDeadline < leaseDuration is the margin.
    */
-  private armDeadline(renewedAt: number): void {
+  private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    const wait = Math.max(0, renewedAt + this.renewDeadlineMs - performance.now());
-    this.deadlineTimer = setTimeout(
-      () => this.stepDown(`could not renew within ${this.renewDeadlineMs} ms`),
-      wait,
-    );
+    const wait = Math.max(0, this.renewedAt + this.renewDeadlineMs - this.now());
+    this.deadlineTimer = setTimeout(() => this.isLeader(), wait);
   }
 
   private stepDown(why: string): void {
@@ -165,7 +187,7 @@ export class LeaderElector {
     if (!this.leader) return;
     this.leader = false;
     this.opts.log.warn(
-      { lease: this.describe(), identity: this.opts.identity },
+      { lease: this.lock.describe(), identity: this.opts.identity },
       `leader election: stepped down: ${why}`,
     );
     this.callback(() => this.opts.onStoppedLeading());
@@ -180,143 +202,120 @@ export class LeaderElector {
     }
   }
 
+  private failed(what: string, err: unknown): void {
+    this.opts.log.debug(
+      { lease: this.lock.describe(), status: statusOf(err) },
+      `leader election: ${what} failed: ${messageOf(err)}`,
+    );
+  }
+
   private async tryAcquireOrRenew(): Promise<Attempt> {
-    const { namespace, name, identity, log } = this.opts;
-    const now = new V1MicroTime();
-    // Fast path: the leader renews the Lease it last wrote, guarded by its resourceVersion.
-    if (this.leader && this.lease && this.validNow()) {
+    const { identity } = this.opts;
+    const now = this.wallClock();
+    // Fast path: the leader renews the record it last wrote, guarded by its version.
+    if (this.leader && this.current && this.validNow()) {
       try {
-        const body = withSpec(this.lease, { ...this.lease.spec, renewTime: now });
-        this.observe(await this.api.replaceNamespacedLease({ namespace, name, body }));
+        this.observe(await this.lock.update(this.current, { ...this.current.record, renewTime: now }));
         return "held";
       } catch (err) {
-        log.debug(
-          { lease: this.describe(), status: statusOf(err) },
-          `leader election: renew failed: ${messageOf(err)}`,
-        );
-        if (statusOf(err) !== 409) return "failed";
-        // 409: someone wrote the Lease; read it and decide below.
+        this.failed("renew", err);
+        if (!(err instanceof LockConflict)) return "failed";
+        // Someone wrote the lock; read it and decide below.
       }
     }
 
-    let current: V1Lease;
+    let current: Versioned | null;
     try {
-      current = await this.api.readNamespacedLease({ namespace, name });
+      current = await this.lock.get();
     } catch (err) {
-      if (statusOf(err) !== 404) {
-        log.debug(
-          { lease: this.describe(), status: statusOf(err) },
-          `leader election: read failed: ${messageOf(err)}`,
-        );
-        return "failed";
-      }
-      return this.create(now);
+      this.failed("read", err);
+      return "failed";
     }
+    if (!current) return this.create(now);
     this.observe(current);
-    const spec = current.spec ?? {};
-    const holder = spec.holderIdentity ?? "";
-    const ours = holder === identity;
-    if (holder && !ours && this.validNow()) return "other";
+    const r = current.record;
+    const ours = r.holderIdentity === identity;
+    if (r.holderIdentity && !ours && this.validNow()) return "other";
 
-    const body = withSpec(current, {
-      ...spec,
+    const record: LeaseRecord = {
       holderIdentity: identity,
       leaseDurationSeconds: this.durationSeconds,
       renewTime: now,
-      acquireTime: ours && spec.acquireTime ? spec.acquireTime : now,
-      leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
-    });
+      acquireTime: ours && r.acquireTime ? r.acquireTime : now,
+      leaseTransitions: r.leaseTransitions + (ours ? 0 : 1),
+    };
     try {
-      this.observe(await this.api.replaceNamespacedLease({ namespace, name, body }));
+      this.observe(await this.lock.update(current, record));
       return "held";
     } catch (err) {
-      log.debug(
-        { lease: this.describe(), status: statusOf(err) },
-        `leader election: acquire failed: ${messageOf(err)}`,
-      );
-      return statusOf(err) === 409 ? "other" : "failed";
+      this.failed("acquire", err);
+      return err instanceof LockConflict ? "other" : "failed";
     }
   }
 
-  private async create(now: V1MicroTime): Promise<Attempt> {
-    const { namespace, name, identity, log } = this.opts;
-    try {
-      const created = await this.api.createNamespacedLease({
-        namespace,
-        body: {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: this.durationSeconds,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: 0,
-          },
-        },
-      });
-      this.observe(created);
-      return "held";
-    } catch (err) {
-      log.debug(
-        { lease: this.describe(), status: statusOf(err) },
-        `leader election: create failed: ${messageOf(err)}`,
-      );
-      // 409 AlreadyExists: another replica created it first.
-      return statusOf(err) === 409 ? "other" : "failed";
-    }
-  }
-
-  /** Hands the Lease back (as client-go: no holder, 1 s duration), if the server still shows it as ours. */
-  private async release(): Promise<void> {
-    const lease = this.lease;
-    if (!lease || lease.spec?.holderIdentity !== this.opts.identity) return;
-    const now = new V1MicroTime();
-    const body = withSpec(lease, {
-      ...lease.spec,
-      holderIdentity: "",
-      leaseDurationSeconds: 1,
-      acquireTime: now,
-      renewTime: now,
-    });
+  private async create(now: Date): Promise<Attempt> {
     try {
       this.observe(
-        await this.api.replaceNamespacedLease({ namespace: this.opts.namespace, name: this.opts.name, body }),
+        await this.lock.create({
+          holderIdentity: this.opts.identity,
+          leaseDurationSeconds: this.durationSeconds,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: 0,
+        }),
       );
-      this.opts.log.info({ lease: this.describe() }, "leader election: released lease");
+      return "held";
     } catch (err) {
-      // 409: it changed hands already; otherwise it simply expires.
+      this.failed("create", err);
+      // Another replica created it first.
+      return err instanceof LockConflict ? "other" : "failed";
+    }
+  }
+
+  /** Hands the lock back (as client-go: no holder, 1 s duration), if the server still shows it as ours. */
+  private async release(): Promise<void> {
+    const current = this.current;
+    if (!current || current.record.holderIdentity !== this.opts.identity) return;
+    const now = this.wallClock();
+    try {
+      this.observe(
+        await this.lock.update(current, {
+          ...current.record,
+          holderIdentity: "",
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+        }),
+      );
+      this.opts.log.info({ lease: this.lock.describe() }, "leader election: released lease");
+    } catch (err) {
+      // A conflict: it changed hands already; otherwise it simply expires.
       this.opts.log.warn(
-        { lease: this.describe(), status: statusOf(err) },
+        { lease: this.lock.describe(), status: statusOf(err) },
         `leader election: release failed: ${messageOf(err)}`,
       );
     }
   }
 
-  /** Records the Lease and, when its record differs from the last one seen, the local time of that change. */
-  private observe(lease: V1Lease): void {
-    this.lease = lease;
-    const s = lease.spec ?? {};
+  /** Records the lock and, when its record differs from the last one seen, the local time of that change. */
+  private observe(v: Versioned): void {
+    this.current = v;
+    const r = v.record;
     const key = JSON.stringify([
-      s.holderIdentity,
-      s.leaseDurationSeconds,
-      s.renewTime,
-      s.acquireTime,
-      s.leaseTransitions,
+      r.holderIdentity,
+      r.leaseDurationSeconds,
+      r.renewTime?.getTime(),
+      r.acquireTime?.getTime(),
+      r.leaseTransitions,
     ]);
     if (key !== this.observedKey) {
       this.observedKey = key;
-      this.observedAt = performance.now();
+      this.observedAt = this.now();
     }
   }
 
   private validNow(): boolean {
-    const seconds = this.lease?.spec?.leaseDurationSeconds ?? 0;
-    return this.observedAt + seconds * 1000 > performance.now();
+    const seconds = this.current?.record.leaseDurationSeconds ?? 0;
+    return this.observedAt + seconds * 1000 > this.now();
   }
-}
-
-function withSpec(lease: V1Lease, spec: V1LeaseSpec): V1Lease {
-  return { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: lease.metadata, spec };
 }

@@ -6,6 +6,8 @@ import type { NamespaceSource, Sink } from "../output/sink.ts";
 import { NamespaceWatcher } from "./namespaces.ts";
 import { KubeSecretSink, type EventSink } from "./secret-sink.ts";
 import { ServiceAccountReconciler } from "./serviceaccounts.ts";
+import { readLastGood } from "./last-good.ts";
+import { RawClient } from "./raw.ts";
 
 /** The Kubernetes writer: watched namespaces in, Secrets and ServiceAccount entries out. */
 export function createKubeOutput(deps: {
@@ -28,9 +30,20 @@ export function createKubeOutput(deps: {
     concurrency: config.kubernetes.concurrency,
     ...(events ? { events } : {}),
   });
+  const raw = new RawClient(kc);
   const sink: Sink = {
     description: secrets.description,
-    apply: (plan) => secrets.apply(plan),
+    apply: (plan, signal) => secrets.apply(plan, signal),
+    lastGood: () =>
+      readLastGood(
+        secrets.managed(),
+        (namespace, name) =>
+          raw.call(
+            "GET",
+            `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+          ),
+        log,
+      ),
     synced: async () => {
       await Promise.all([secrets.synced(), serviceAccounts.synced()]);
     },

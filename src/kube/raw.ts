@@ -2,6 +2,7 @@ import type https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { request } from "undici";
 import { KubeHttpError, sharedDispatcher, USER_AGENT } from "./client.ts";
+import { requestTimeout } from "./fence.ts";
 
 /**
  * JSON over the shared connection pool, for the writer's hot path (one call per namespace per
@@ -36,11 +37,13 @@ export class RawClient {
     if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
     if (body !== undefined) headers["content-type"] = contentType;
     const dispatcher = await sharedDispatcher(this.kc);
+    // Checked last, right before sending: see fence.ts.
+    const signal = requestTimeout(this.timeoutMs);
     const res = await request(`${this.server}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal,
       ...(dispatcher ? { dispatcher } : {}),
     });
     const text = await res.body.text();

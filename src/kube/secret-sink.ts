@@ -20,6 +20,7 @@ import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 const PAGE = 250;
 import { forEachLimit } from "./limit.ts";
+import { fenced, fenceDown, requestSignal } from "./fence.ts";
 import type { ServiceAccountReconciler, PullSecretWant } from "./serviceaccounts.ts";
 
 export const FIELD_MANAGER = "regcred";
@@ -113,7 +114,16 @@ export class KubeSecretSink implements Sink {
     await Promise.all([...this.caches.values()].map((c) => c.stop()));
   }
 
-  async apply(plan: Plan): Promise<SinkResult> {
+  /** regcred's own Secrets as the watch caches hold them (data digested): where last good is found. */
+  managed(): V1Secret[] {
+    return [...this.caches.values()].flatMap((c) => c.list().filter(this.isOurs));
+  }
+
+  apply(plan: Plan, signal?: AbortSignal): Promise<SinkResult> {
+    return fenced(signal, () => this.write(plan));
+  }
+
+  private async write(plan: Plan): Promise<SinkResult> {
     const { log, metrics } = this.options;
     const result = emptyResult();
     const desired = new Map(plan.secrets.map((s) => [key(s.namespace, s.name), s]));
@@ -123,6 +133,7 @@ export class KubeSecretSink implements Sink {
     const wants: PullSecretWant[] = [];
 
     await forEachLimit(plan.secrets, this.concurrency, async (secret) => {
+      if (fenceDown()) return;
       const outcome = await this.ensure(secret);
       if (outcome === "conflict") {
         conflicts.set(secret.name, (conflicts.get(secret.name) ?? 0) + 1);
@@ -153,6 +164,7 @@ export class KubeSecretSink implements Sink {
 
     // Keep what a target without any usable credential wrote last: stale beats missing.
     const keep = new Set(plan.problems.map((p) => p.target));
+    requestSignal(); // fenced: no garbage collection or ServiceAccount patch once leadership is gone
     result.deleted += await this.collectGarbage(desired, keep);
 
     const sa = await this.options.serviceAccounts.reconcile(wants, keep);
@@ -321,6 +333,7 @@ export class KubeSecretSink implements Sink {
     }
     let deleted = 0;
     await forEachLimit(doomed, this.concurrency, async (s) => {
+      if (fenceDown()) return;
       const { name, namespace, uid } = s.metadata!;
       try {
         await this.raw.call("DELETE", secretPath(namespace!, name!), { preconditions: { uid: uid! } });

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { makeApi, messageOf, statusOf } from "./client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 import { forEachLimit } from "./limit.ts";
+import { fenceDown } from "./fence.ts";
 import { DEFAULT_INSTANCE } from "../engine/plan.ts";
 
 /**
@@ -100,7 +101,7 @@ export class ServiceAccountReconciler {
     let patched = 0;
     let failed = 0;
     await forEachLimit(this.cache.list(), 16, async (sa) => {
-      if (!this.pending(sa, keep)) return;
+      if (fenceDown() || !this.pending(sa, keep)) return;
       try {
         if (await this.fix(sa.metadata!.namespace!, sa.metadata!.name!, keep)) patched++;
       } catch (err) {

@@ -1,3 +1,4 @@
+import type { Credential } from "../../providers/contract.ts";
 import type { Namespace, Plan } from "../engine/plan.ts";
 
 export interface SinkResult {
@@ -11,8 +12,17 @@ export interface SinkResult {
 /** Where desired Secrets go: a directory now, the Kubernetes API server later. */
 export interface Sink {
   readonly description: string;
-  /** Make the destination hold exactly the plan's Secrets (only regcred's own are ever removed). */
-  apply(plan: Plan): Promise<SinkResult>;
+  /**
+   * Make the destination hold exactly the plan's Secrets (only regcred's own are ever removed).
+   * `signal` fences the pass: once it aborts (leadership lost) no further request is sent and
+   * requests in flight are aborted.
+   */
+  apply(plan: Plan, signal?: AbortSignal): Promise<SinkResult>;
+  /**
+   * The credentials the destination still holds per registry, with their expiry, as regcred
+   * wrote them: a restarted or newly elected regcred starts from them, never from nothing.
+   */
+  lastGood?(): Promise<ReadonlyMap<string, Credential[]>>;
   /** Resolves when the sink knows what the destination holds (watch caches filled). */
   synced?(): Promise<void>;
   /** Called when the destination drifts from the last plan (a Secret deleted or edited). */

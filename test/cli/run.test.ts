@@ -66,4 +66,68 @@ server: { port: 0, host: 127.0.0.1 }
     expect(stderr).toContain('"msg":"stopped"');
     expect(stderr).not.toContain("run-test-password-value");
   }, 40_000);
+
+  it("serves /readyz (503) while its caches cannot sync, and exits 0 at once on SIGTERM during start-up", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "regcred-run-"));
+    writeFileSync(path.join(dir, "pw"), "run-test-password-value");
+    writeFileSync(
+      path.join(dir, "config.yaml"),
+      `registries:
+  - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { file: pw } }
+secrets:
+  - { name: pull, registries: [hub] }
+server: { port: 0, host: 127.0.0.1 }
+kubernetes: { events: false }
+`,
+    );
+    // An API server that never answers: nothing listens on port 1.
+    writeFileSync(
+      path.join(dir, "kubeconfig"),
+      `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: "https://127.0.0.1:1", insecure-skip-tls-verify: true } }]
+users: [{ name: u, user: { token: not-a-real-token } }]
+contexts: [{ name: c, context: { cluster: c, user: u } }]
+current-context: c
+`,
+    );
+    const child = spawn(
+      path.join(root, "node_modules/.bin/tsx"),
+      [
+        "src/main.ts",
+        "run",
+        "-c",
+        path.join(dir, "config.yaml"),
+        "--kubeconfig",
+        path.join(dir, "kubeconfig"),
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    onTestFinished(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // exited already
+      }
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal })),
+    );
+    await vi.waitFor(() => expect(stderr).toMatch(/"url":"http[^"]+"/), { timeout: 20_000, interval: 100 });
+    const url = /"url":"([^"]+)"/.exec(stderr)![1]!;
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain("watch caches not synced yet");
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(stderr).not.toContain('"msg":"regcred running"');
+
+    const sent = Date.now();
+    child.kill("SIGTERM");
+    const { code, signal } = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(Date.now() - sent).toBeLessThan(5_000);
+    expect(stderr).toContain('"msg":"shutting down during start-up"');
+  }, 40_000);
 });

@@ -19,7 +19,32 @@ export interface ClusterOptions {
   detached?: boolean;
   /** Parent folder for the cluster's temp folder (default: the OS temp dir). */
   parentDir?: string;
+  /**
+   * Record every write request (create, update, patch, delete) in the API server's own audit
+   * log, at Metadata level (no bodies, so no Secret data): read it with auditEvents().
+   */
+  audit?: boolean;
 }
+
+/** One line of the API server's audit log (audit.k8s.io/v1 Event), the fields tests read. */
+export interface AuditEvent {
+  verb: string;
+  requestURI: string;
+  userAgent?: string;
+  user: { username: string; extra?: Record<string, string[]> };
+  objectRef?: { resource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+}
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+`;
 
 /** What identifies a running cluster; serializable (globalSetup -> test files, state file). */
 export interface ClusterInfo {
@@ -37,6 +62,8 @@ export interface ClusterInfo {
   /** gitVersion the API server reports, e.g. v1.35.4. */
   version: string;
   pids: { etcd?: number; apiserver?: number; controllerManager?: number };
+  /** The audit log, when started with audit: true. */
+  auditLog?: string;
 }
 
 /** Client helpers over a ClusterInfo; works for a cluster started in another process too. */
@@ -105,6 +132,22 @@ export class ClusterClient {
     const token = tr.status?.token;
     if (!token) throw new RigError(`TokenRequest for ${namespace}/${name} returned no token`);
     return token;
+  }
+
+  /** Every write the API server has audited so far (startCluster({ audit: true }) only). */
+  auditEvents(): AuditEvent[] {
+    if (!this.info.auditLog) throw new RigError("cluster started without audit: true");
+    let text: string;
+    try {
+      text = readFileSync(this.info.auditLog, "utf8");
+    } catch {
+      return [];
+    }
+    // The last line may be half written.
+    return text
+      .split("\n")
+      .filter((l) => l.endsWith("}"))
+      .map((l) => JSON.parse(l) as AuditEvent);
   }
 
   /** GET a path on the API server as admin; returns status and body (for /version, /readyz...). */
@@ -310,6 +353,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       "--allow-privileged=true",
       "--v=0",
     ];
+    const auditLog = opts.audit ? join(dir, "logs", "audit.log") : undefined;
+    if (auditLog) {
+      writeFileSync(join(pki, "audit-policy.yaml"), AUDIT_POLICY);
+      apiArgs.push(
+        `--audit-policy-file=${join(pki, "audit-policy.yaml")}`,
+        `--audit-log-path=${auditLog}`,
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking",
+      );
+    }
     const apiserver = new ManagedProcess("kube-apiserver", join(dir, "logs", "kube-apiserver.log"));
     procs.push(apiserver);
     const apiPid = apiserver.start(apiBin, apiArgs, { detached });
@@ -326,6 +379,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       etcdEndpoint,
       version: "",
       pids: { etcd: etcdPid, apiserver: apiPid },
+      ...(auditLog ? { auditLog } : {}),
     };
 
     let kcm: ManagedProcess | undefined;

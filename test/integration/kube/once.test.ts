@@ -57,6 +57,56 @@ kubernetes: { instance: once-${run}, events: false }
     }
   });
 
+  /** A target merging two registries; ghcr's password file may be missing (its provider fails). */
+  function mergedConfig(file: string, ghcrPassword: string, ghcrExpires: Date) {
+    writeFileSync(
+      path.join(dir, file),
+      `registries:
+  - { name: quay, provider: static, registries: [quay.io], username: robot, passwordFrom: { file: pw } }
+  - { name: ghcr, provider: static, registries: [ghcr.io], username: bot, passwordFrom: { file: ${ghcrPassword} }, expiresAt: "${ghcrExpires.toISOString()}" }
+secrets:
+  - { name: merged, registries: [quay, ghcr], namespaces: { selector: { matchLabels: { regcred-test: "${run}" } } } }
+# Its own installation: the other tests' Secrets are not garbage to it.
+kubernetes: { instance: merged-${run}, events: false }
+`,
+    );
+  }
+  async function auths(namespace: string): Promise<Record<string, { password: string }>> {
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const s = await core.readNamespacedSecret({ namespace, name: "merged" });
+    return JSON.parse(Buffer.from(s.data![".dockerconfigjson"]!, "base64").toString()).auths;
+  }
+
+  it("a provider failing at start keeps the still-valid entry the cluster holds (restart, once hook)", async () => {
+    writeFileSync(path.join(dir, "ghcr-pw"), "ghcr-password-last-good");
+    const expires = new Date(Date.now() + 3_600_000);
+    mergedConfig("merged-good.yaml", "ghcr-pw", expires);
+    mergedConfig("merged-failing.yaml", "ghcr-pw-missing", expires);
+    expect((await once("merged-good.yaml")).code).toBe(0);
+    for (const namespace of ns.names)
+      expect(Object.keys(await auths(namespace))).toEqual(["ghcr.io", "quay.io"]);
+
+    // A new process whose ghcr provider fails: it starts from what the cluster holds.
+    expect((await once("merged-failing.yaml")).code).toBe(1);
+    for (const namespace of ns.names) {
+      const a = await auths(namespace);
+      expect(Object.keys(a)).toEqual(["ghcr.io", "quay.io"]);
+      expect(a["ghcr.io"]!.password).toBe("ghcr-password-last-good");
+    }
+  });
+
+  it("an entry the cluster holds is dropped once it has expired", async () => {
+    writeFileSync(path.join(dir, "ghcr-pw"), "ghcr-password-short");
+    const expires = new Date(Date.now() + 4_000);
+    mergedConfig("short-good.yaml", "ghcr-pw", expires);
+    mergedConfig("short-failing.yaml", "ghcr-pw-missing", expires);
+    expect((await once("short-good.yaml")).code).toBe(0);
+    expect((await auths(ns.names[0]!))["ghcr.io"]!.password).toBe("ghcr-password-short");
+    await new Promise((r) => setTimeout(r, Math.max(0, expires.getTime() - Date.now()) + 500));
+    expect((await once("short-failing.yaml")).code).toBe(1);
+    for (const namespace of ns.names) expect(Object.keys(await auths(namespace))).toEqual(["quay.io"]);
+  });
+
   it("exits 1 when a registry fails, leaving what is there", async () => {
     const { code } = await once("broken.yaml");
     expect(code).toBe(1);

@@ -1,0 +1,58 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/**
+ * Fencing of the writer by leadership. The daemon hands the sink an AbortSignal that ends with
+ * leadership; the sink runs its pass inside `fenced(signal, ...)`, and every API request made
+ * in that pass, however deep (retries, ServiceAccount patches, garbage collection), asks
+ * `requestSignal()` first: it refuses once leadership is gone and aborts requests in flight.
+ * Carried by AsyncLocalStorage so no writer needs the signal threaded through each call.
+ */
+const current = new AsyncLocalStorage<AbortSignal>();
+const checks = new WeakMap<AbortSignal, () => void>();
+
+/** The reason a fenced request was refused or aborted. Never retried. */
+export class LeadershipLost extends Error {
+  override name = "LeadershipLost";
+  constructor(message = "not the leader any more: write not sent") {
+    super(message);
+  }
+}
+
+/**
+ * Registers a synchronous check run before every fenced request; it may abort the signal (the
+ * elector's own deadline check does, so a process resumed after a freeze stops before its
+ * first write rather than at its first timer).
+ */
+export function guardSignal(signal: AbortSignal, check: () => void): AbortSignal {
+  checks.set(signal, check);
+  return signal;
+}
+
+/** Runs fn with every API request it makes fenced by signal. */
+export function fenced<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  return signal ? current.run(signal, fn) : fn();
+}
+
+/**
+ * For a request about to be sent: throws LeadershipLost when the fence is down, else the signal
+ * to attach (undefined outside a fenced pass).
+ */
+export function requestSignal(): AbortSignal | undefined {
+  const signal = current.getStore();
+  if (!signal) return undefined;
+  checks.get(signal)?.();
+  if (signal.aborted) throw new LeadershipLost();
+  return signal;
+}
+
+/** Whether the current pass's fence is down (its failures are not worth retrying). */
+export function fenceDown(): boolean {
+  return current.getStore()?.aborted === true;
+}
+
+/** A request timeout, combined with the fence when there is one. */
+export function requestTimeout(ms: number): AbortSignal {
+  const fence = requestSignal();
+  const timeout = AbortSignal.timeout(ms);
+  return fence ? AbortSignal.any([fence, timeout]) : timeout;
+}
