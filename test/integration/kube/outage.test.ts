@@ -87,7 +87,7 @@ refresh: { jitter: 0, retry: { initial: 1s, max: 4s } }
     // error with its failure count, and a retry scheduled.
     const failedPasses = records().filter(
       (r) =>
-        r.level === 50 &&
+        r.level === "error" &&
         r.msg === "writing secrets to the Kubernetes API server failed" &&
         typeof r.failures === "number" &&
         r.failures >= 1 &&
