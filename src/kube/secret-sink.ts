@@ -273,13 +273,7 @@ export class KubeSecretSink implements Sink {
     }
     this.written.set(key(secret.namespace, secret.name), compact(created));
     this.options.events?.normal(
-      {
-        kind: "Secret",
-        apiVersion: "v1",
-        namespace: secret.namespace,
-        name: secret.name,
-        uid: created.metadata?.uid,
-      },
+      secretRef(secret, created),
       "Created",
       `regcred created pull secret ${secret.name} (registries: ${secret.body.registries.join(", ")})`,
     );
@@ -314,17 +308,7 @@ export class KubeSecretSink implements Sink {
       this.reportedConflicts.add(k);
       const message = `Secret ${k} exists and was not created by regcred: left untouched (set adopt: true on target ${secret.name} to take it over)`;
       this.options.log.warn({ namespace: secret.namespace, secret: secret.name }, message);
-      this.options.events?.warning(
-        {
-          kind: "Secret",
-          apiVersion: "v1",
-          namespace: secret.namespace,
-          name: secret.name,
-          uid: existing.metadata?.uid,
-        },
-        "Conflict",
-        message,
-      );
+      this.options.events?.warning(secretRef(secret, existing), "Conflict", message);
     }
     return "conflict";
   }
@@ -404,6 +388,17 @@ export class KubeSecretSink implements Sink {
     }
     if (drift) this.driftListeners.forEach((l) => l());
   }
+}
+
+/** The Event's subject: the Secret as the API server returned it. */
+function secretRef(secret: DesiredSecret, live: V1Secret): ObjectRef {
+  return {
+    kind: "Secret",
+    apiVersion: "v1",
+    namespace: secret.namespace,
+    name: secret.name,
+    uid: live.metadata?.uid,
+  };
 }
 
 /**
