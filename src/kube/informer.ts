@@ -1,7 +1,8 @@
-import type { KubeConfig } from "@kubernetes/client-node";
-import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { messageOf } from "./client.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { messageOf, statusOf } from "./client.ts";
+import { watchOnce, type WatchEvent } from "./watch.ts";
 
 export interface WatchedCache<T extends KubernetesObject> {
   get(name: string, namespace?: string): T | undefined;
@@ -12,79 +13,156 @@ export interface WatchedCache<T extends KubernetesObject> {
   stop(): Promise<void>;
 }
 
+export interface WatchedCacheOptions {
+  log: Logger;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Seconds the server keeps one watch open; default a random 5-10 minutes, as client-go. */
+  watchTimeoutSeconds?: () => number;
+}
+
+/** The API server's answer when a resourceVersion is older than what it still remembers. */
+const GONE = 410;
+const MIN_DELAY = 500;
+const MAX_DELAY = 30_000;
+
 /**
- * A list+watch cache that survives the API server going away: client-node's ListWatch stops
- * on an error, so this restarts it with backoff (up to 30 s) until stop() is called. A watch
- * resumes from its last resourceVersion; a 410 relists.
+ * A list+watch cache, as client-go's reflector: one list, then watches that each resume from
+ * the newest resourceVersion seen (objects and bookmarks alike). Only the server saying that
+ * version is gone (410, or an ERROR event "Expired") makes it list again. A failed list or
+ * watch (API server away, network) is retried with backoff up to 30 s, from where it was,
+ * until stop().
  */
 export function watchedCache<T extends KubernetesObject>(
   kc: KubeConfig,
   what: string,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
-  options: { log: Logger; labelSelector?: string; fieldSelector?: string },
+  options: WatchedCacheOptions,
 ): WatchedCache<T> {
-  // ListWatch.start() resolves even when its list fails (it reports through "error"), so
-  // whether a list succeeded is tracked here.
-  let listed = false;
-  const trackedList = async () => {
-    const result = await list();
-    listed = true;
-    return result;
-  };
-  const informer = new ListWatch<T>(
-    path,
-    new Watch(kc),
-    trackedList,
-    false,
-    options.labelSelector,
-    options.fieldSelector,
-  );
-  let stopped = false;
-  let delay = 500;
-  let timer: NodeJS.Timeout | undefined;
+  const { log } = options;
+  const timeout = options.watchTimeoutSeconds ?? (() => Math.floor(300 * (1 + Math.random())));
+  const objects = new Map<string, Map<string, T>>();
+  const listeners: Array<(type: "add" | "update" | "delete", obj: T) => void> = [];
+  const emit = (type: "add" | "update" | "delete", obj: T) => listeners.forEach((l) => l(type, obj));
+  const stopper = new AbortController();
   let markSynced: () => void = () => {};
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
-  const listeners: Array<(type: "add" | "update" | "delete", obj: T) => void> = [];
 
-  informer.on("add", (o) => listeners.forEach((l) => l("add", o)));
-  informer.on("update", (o) => listeners.forEach((l) => l("update", o)));
-  informer.on("delete", (o) => listeners.forEach((l) => l("delete", o)));
-  informer.on("connect", () => {
-    delay = 500;
-  });
-  informer.on("error", (err) => {
-    if (stopped) return;
-    options.log.warn({ what, retryInMs: delay }, `watch of ${what} failed: ${messageOf(err)}; restarting`);
-    clearTimeout(timer);
-    timer = setTimeout(start, delay);
-    delay = Math.min(delay * 2, 30_000);
-  });
+  const upsert = (obj: T) => {
+    const ns = obj.metadata?.namespace ?? "";
+    const name = obj.metadata?.name ?? "";
+    let byName = objects.get(ns);
+    if (!byName) objects.set(ns, (byName = new Map()));
+    const found = byName.get(name);
+    if (found && found.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    byName.set(name, obj);
+    emit(found ? "update" : "add", obj);
+  };
+  const remove = (obj: T) => {
+    const ns = obj.metadata?.namespace ?? "";
+    const byName = objects.get(ns);
+    const found = byName?.get(obj.metadata?.name ?? "");
+    if (!byName || !found) return;
+    byName.delete(obj.metadata!.name!);
+    if (byName.size === 0) objects.delete(ns);
+    emit("delete", found);
+  };
+  /** A fresh list replaces the cache: what vanished meanwhile is reported as deleted. */
+  const replace = (items: readonly T[]) => {
+    const keep = new Set(items.map((o) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`));
+    for (const [ns, byName] of [...objects]) {
+      for (const obj of [...byName.values()]) if (!keep.has(`${ns}/${obj.metadata?.name}`)) remove(obj);
+    }
+    items.forEach(upsert);
+  };
 
-  function start(): void {
-    if (stopped) return;
-    informer.start().then(
-      () => listed && markSynced(),
-      (err: unknown) => {
-        if (stopped) return;
-        options.log.warn({ what, retryInMs: delay }, `listing ${what} failed: ${messageOf(err)}; retrying`);
-        clearTimeout(timer);
-        timer = setTimeout(start, delay);
-        delay = Math.min(delay * 2, 30_000);
-      },
-    );
+  async function run(): Promise<void> {
+    let resourceVersion = "";
+    let delay = MIN_DELAY;
+    const backoff = async (err: unknown, doing: string) => {
+      log.warn({ what, retryInMs: delay }, `${doing} ${what} failed: ${messageOf(err)}; retrying`);
+      await sleep(delay, undefined, { signal: stopper.signal });
+      delay = Math.min(delay * 2, MAX_DELAY);
+    };
+    while (!stopper.signal.aborted) {
+      if (!resourceVersion) {
+        try {
+          const result = await list();
+          replace(result.items);
+          resourceVersion = result.metadata?.resourceVersion ?? "";
+          markSynced();
+        } catch (err) {
+          await backoff(err, "listing");
+          continue;
+        }
+      }
+      const started = Date.now();
+      let expired = false;
+      let events = 0;
+      try {
+        await watchOnce<T>(
+          kc,
+          path,
+          {
+            resourceVersion,
+            timeoutSeconds: timeout(),
+            signal: stopper.signal,
+            ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+            ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+          },
+          (event: WatchEvent<T>) => {
+            events++;
+            if (event.type === "ERROR") {
+              if (event.object.code === GONE || event.object.reason === "Expired") expired = true;
+              else throw new Error(`watch error event: ${event.object.message ?? event.object.code}`);
+              return;
+            }
+            if (event.type === "ADDED" || event.type === "MODIFIED") upsert(event.object);
+            else if (event.type === "DELETED") remove(event.object);
+            resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+          },
+        );
+      } catch (err) {
+        if (stopper.signal.aborted) return;
+        if (statusOf(err) === GONE) {
+          expired = true;
+        } else {
+          // Resume from the same version: a broken connection forgets nothing.
+          await backoff(err, "watching");
+          continue;
+        }
+      }
+      if (expired) {
+        log.info({ what, resourceVersion }, `watch of ${what}: resourceVersion expired; listing again`);
+        resourceVersion = "";
+        continue;
+      }
+      // The server ended the watch at its deadline: resume at once. One that ends at once with
+      // nothing in it (a server shutting down) is retried with backoff, not in a tight loop.
+      if (events === 0 && Date.now() - started < 1_000) {
+        await sleep(delay, undefined, { signal: stopper.signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, MAX_DELAY);
+      } else {
+        delay = MIN_DELAY;
+      }
+    }
   }
-  start();
+  const running = run().catch((err: unknown) => {
+    if (!stopper.signal.aborted) log.error({ what }, `watch of ${what} stopped: ${messageOf(err)}`);
+  });
 
   return {
-    get: (name, namespace) => informer.get(name, namespace),
-    list: (namespace) => informer.list(namespace),
+    get: (name, namespace) => objects.get(namespace ?? "")?.get(name),
+    list: (namespace) =>
+      namespace === undefined
+        ? [...objects.values()].flatMap((m) => [...m.values()])
+        : [...(objects.get(namespace)?.values() ?? [])],
     synced: () => synced,
     onEvent: (listener) => void listeners.push(listener),
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await informer.stop();
+      stopper.abort();
+      await running;
     },
   };
 }

@@ -6,8 +6,8 @@ import { makeApi } from "./client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 /**
- * The cluster's namespaces, from a watch. Terminating namespaces are left out: nothing can be
- * created in them, and their Secrets go with them.
+ * The cluster's namespaces, from a watch. Terminating namespaces are left out of the list:
+ * nothing can be created in them, and their Secrets go with them.
  */
 export class NamespaceWatcher implements NamespaceSource {
   readonly selective = true;
@@ -49,6 +49,16 @@ export class NamespaceWatcher implements NamespaceSource {
       .filter((ns) => !terminating(ns))
       .map((ns) => ({ name: ns.metadata!.name!, labels: { ...ns.metadata?.labels } }));
     return this.snapshot;
+  }
+
+  /**
+   * Whether the namespace is being deleted. Nothing is written there, and nothing of regcred's
+   * is removed there either: a namespace can stay Terminating for a long time (a finalizer
+   * waiting), and its Pods keep pulling images with what they have.
+   */
+  isTerminating(name: string): boolean {
+    const ns = this.cache.get(name);
+    return ns !== undefined && terminating(ns);
   }
 
   onChange(listener: () => void): () => void {

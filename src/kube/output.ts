@@ -20,6 +20,7 @@ export function createKubeOutput(deps: {
   const { kc, config, log, metrics, events } = deps;
   const instance = config.kubernetes.instance;
   const serviceAccounts = new ServiceAccountReconciler(kc, log, instance);
+  const namespaces = new NamespaceWatcher(kc, log);
   const secrets = new KubeSecretSink({
     kc,
     log,
@@ -28,6 +29,7 @@ export function createKubeOutput(deps: {
     serviceAccounts,
     instance,
     concurrency: config.kubernetes.concurrency,
+    namespaces,
     ...(events ? { events } : {}),
   });
   const raw = new RawClient(kc);
@@ -55,5 +57,5 @@ export function createKubeOutput(deps: {
       await Promise.all([secrets.stop(), serviceAccounts.stop()]);
     },
   };
-  return { sink, namespaces: new NamespaceWatcher(kc, log), kube: kc };
+  return { sink, namespaces, kube: kc };
 }

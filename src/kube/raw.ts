@@ -29,12 +29,7 @@ export class RawClient {
     body?: unknown,
     contentType = "application/json",
   ): Promise<T> {
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": USER_AGENT };
-    for (const [k, v] of Object.entries(opts.headers ?? {}))
-      if (v !== undefined) headers[k.toLowerCase()] = String(v);
-    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+    const headers = await requestHeaders(this.kc);
     if (body !== undefined) headers["content-type"] = contentType;
     const dispatcher = await sharedDispatcher(this.kc);
     // Checked last, right before sending: see fence.ts.
@@ -50,4 +45,15 @@ export class RawClient {
     if (res.statusCode >= 300) throw new KubeHttpError(res.statusCode, text, method, path);
     return (text ? JSON.parse(text) : undefined) as T;
   }
+}
+
+/** Accept, user agent and the kubeconfig's credentials, read afresh for every request. */
+export async function requestHeaders(kc: KubeConfig): Promise<Record<string, string>> {
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": USER_AGENT };
+  for (const [k, v] of Object.entries(opts.headers ?? {}))
+    if (v !== undefined) headers[k.toLowerCase()] = String(v);
+  if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+  return headers;
 }

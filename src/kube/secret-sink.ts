@@ -1,6 +1,5 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { createHash } from "node:crypto";
 import type { Target } from "../config/schema.ts";
 import {
   DEFAULT_INSTANCE,
@@ -11,19 +10,21 @@ import {
   type Plan,
 } from "../engine/plan.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { secretManifest } from "../output/manifest.ts";
+import { secretManifest, type SecretManifest } from "../output/manifest.ts";
 import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
 import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
 import { RawClient } from "./raw.ts";
 import type { ObjectRef } from "./events.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
-
-const PAGE = 250;
 import { forEachLimit } from "./limit.ts";
 import { fenced, fenceDown, requestSignal } from "./fence.ts";
 import type { ServiceAccountReconciler, PullSecretWant } from "./serviceaccounts.ts";
+import { compact, FIELD_MANAGER, matches, newer } from "./secrets/compare.ts";
 
-export const FIELD_MANAGER = "regcred";
+export { FIELD_MANAGER };
+/** The manager of the create request, which carries only fields no regcred Secret ever loses. */
+export const CREATE_MANAGER = "regcred-create";
+const PAGE = 250;
 
 /** What the writer reports to; the EventRecorder implements it (tests may pass none). */
 export interface EventSink {
@@ -47,6 +48,8 @@ export interface KubeSinkOptions {
   events?: EventSink;
   /** Parallel writes; enough to fill the API server's pipe, few enough not to trip its limits. */
   concurrency?: number;
+  /** Namespaces being deleted: nothing of regcred's is removed there (see NamespaceWatcher). */
+  namespaces?: { isTerminating(name: string): boolean };
 }
 
 /**
@@ -54,9 +57,18 @@ export interface KubeSinkOptions {
  *
  * Each target name is watched across all namespaces (a field selector on the name), so the
  * writer sees both its own Secrets and foreign ones that share the name without a GET per
- * namespace. New Secrets are created with POST, which fails rather than overwrite a Secret
- * someone else created in the meantime; existing ones are updated by server-side apply, which
- * keeps their UID. A foreign same-named Secret is left alone unless the target says adopt.
+ * namespace. A foreign same-named Secret is left alone unless the target says adopt.
+ *
+ * Every field regcred sets is owned by its server-side apply, so a label or annotation taken
+ * out of the config is removed by the next apply. Server-side apply cannot create without the
+ * risk of clobbering: it has no create-only precondition (a `metadata.uid` in an apply body is
+ * a precondition on an existing object, but makes the API server refuse to create one, and a
+ * look at the watch cache before an apply is a race with whoever creates the same name in
+ * between). So a new Secret takes two writes: a POST, which fails with 409 rather than
+ * overwrite a Secret someone else created meanwhile, carrying only what no regcred Secret ever
+ * drops (type, data, the identity labels) under its own field manager; then at once an apply of
+ * the whole object. Every apply names the UID regcred saw, so a Secret deleted and recreated by
+ * someone else since is refused (422/409), not taken over.
  */
 export class KubeSecretSink implements Sink {
   readonly description = "the Kubernetes API server";
@@ -130,7 +142,6 @@ export class KubeSecretSink implements Sink {
     this.lastDesired = desired;
     const conflicts = new Map<string, number>();
     const outOfSync = new Map<string, number>();
-    const wants: PullSecretWant[] = [];
 
     await forEachLimit(plan.secrets, this.concurrency, async (secret) => {
       if (fenceDown()) return;
@@ -148,13 +159,6 @@ export class KubeSecretSink implements Sink {
         result[outcome]++;
       }
       metrics.secretWrites.inc({ secret: secret.name, result: outcome });
-      if (outcome !== "failed" && secret.body.target.serviceAccounts.length > 0) {
-        wants.push({
-          namespace: secret.namespace,
-          secret: secret.name,
-          serviceAccounts: secret.body.target.serviceAccounts,
-        });
-      }
     });
 
     for (const target of this.options.targets) {
@@ -167,10 +171,32 @@ export class KubeSecretSink implements Sink {
     requestSignal(); // fenced: no garbage collection or ServiceAccount patch once leadership is gone
     result.deleted += await this.collectGarbage(desired, keep);
 
-    const sa = await this.options.serviceAccounts.reconcile(wants, keep);
+    const sa = await this.options.serviceAccounts.reconcile(this.pullSecretWants(plan), keep, this.frozen);
     result.failed += sa.failed;
     if (result.failed > 0) log.warn({ failed: result.failed }, "some writes failed; they are retried");
     return result;
+  }
+
+  private readonly frozen = (namespace: string): boolean =>
+    this.options.namespaces?.isTerminating(namespace) ?? false;
+
+  /**
+   * ServiceAccount entries from the desired state: wherever the plan puts a Secret. How this
+   * pass's writes went does not matter (a Secret whose update failed still works); only where
+   * no Secret of regcred's is there (a foreign one, or none yet) is an entry kept, not added.
+   */
+  private pullSecretWants(plan: Plan): PullSecretWant[] {
+    return plan.secrets
+      .filter((s) => s.body.target.serviceAccounts.length > 0)
+      .map((s) => {
+        const live = this.current(s.namespace, s.name);
+        return {
+          namespace: s.namespace,
+          secret: s.name,
+          serviceAccounts: s.body.target.serviceAccounts,
+          ...(live && this.isOurs(live) ? {} : { keepOnly: true }),
+        };
+      });
   }
 
   private current(namespace: string, name: string): V1Secret | undefined {
@@ -192,7 +218,7 @@ export class KubeSecretSink implements Sink {
           { namespace: secret.namespace, secret: secret.name },
           "adopting existing Secret (adopt: true)",
         );
-        await this.serverSideApply(secret);
+        await this.serverSideApply(secret, existing);
         return "updated";
       }
       this.reportedConflicts.delete(key(secret.namespace, secret.name));
@@ -201,11 +227,16 @@ export class KubeSecretSink implements Sink {
         await this.raw.call("DELETE", secretPath(secret.namespace, secret.name), {
           preconditions: { uid: existing.metadata!.uid! },
         });
+        this.written.delete(key(secret.namespace, secret.name));
+        this.options.log.info(
+          { namespace: secret.namespace, secret: secret.name, from: existing.type, to: secret.type },
+          `Secret ${secret.namespace}/${secret.name} has type ${existing.type}: deleted to recreate it as ${secret.type}`,
+        );
         await this.create(secret);
         return "updated";
       }
       if (matches(existing, secret)) return "unchanged";
-      await this.serverSideApply(secret);
+      await this.serverSideApply(secret, existing);
       return "updated";
     } catch (err) {
       const status = statusOf(err);
@@ -217,59 +248,64 @@ export class KubeSecretSink implements Sink {
       ) {
         return "skipped";
       }
+      // The UID precondition: the Secret was deleted or replaced since regcred saw it.
+      const replaced = (status === 422 && /metadata\.uid/.test(message)) || /uid mismatch/.test(message);
       this.options.log.error(
         { namespace: secret.namespace, secret: secret.name, status },
-        `writing Secret ${secret.namespace}/${secret.name} failed: ${message}`,
+        replaced
+          ? `Secret ${secret.namespace}/${secret.name} changed hands since regcred read it: not written, retried`
+          : `writing Secret ${secret.namespace}/${secret.name} failed: ${message}`,
       );
       return "failed";
     }
   }
 
   private async create(secret: DesiredSecret): Promise<Outcome> {
+    let created: V1Secret;
     try {
-      const created = await withRetry(
+      created = await withRetry(
         `create Secret ${secret.namespace}/${secret.name}`,
         () =>
           this.raw.call<V1Secret>(
             "POST",
-            `/api/v1/namespaces/${secret.namespace}/secrets?fieldManager=${FIELD_MANAGER}`,
-            secretManifest(secret),
+            `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
+            creationManifest(secret),
           ),
         { log: this.options.log },
       );
-      this.written.set(key(secret.namespace, secret.name), compact(created));
-      this.options.events?.normal(
-        {
-          kind: "Secret",
-          apiVersion: "v1",
-          namespace: secret.namespace,
-          name: secret.name,
-          uid: created.metadata?.uid,
-        },
-        "Created",
-        `regcred created pull secret ${secret.name} (registries: ${secret.body.registries.join(", ")})`,
-      );
-      return "created";
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
       // Someone created it between our cache and our POST: look before touching it.
       const existing = await this.raw.call<V1Secret>("GET", secretPath(secret.namespace, secret.name));
       if (this.isOurs(existing) || secret.body.target.adopt) {
-        await this.serverSideApply(secret);
+        await this.serverSideApply(secret, existing);
         return "updated";
       }
       return this.conflict(secret, existing);
     }
+    this.written.set(key(secret.namespace, secret.name), compact(created));
+    this.options.events?.normal(
+      secretRef(secret, created),
+      "Created",
+      `regcred created pull secret ${secret.name} (registries: ${secret.body.registries.join(", ")})`,
+    );
+    // Labels and annotations come with the apply, owned by it alone (see the class comment).
+    // Should it fail, the Secret already works; the next pass sees it unfinished and applies.
+    await this.serverSideApply(secret, created);
+    return "created";
   }
 
-  private async serverSideApply(secret: DesiredSecret): Promise<void> {
+  /** Applies the whole Secret over `seen`, and only over it: its UID is the precondition. */
+  private async serverSideApply(secret: DesiredSecret, seen: V1Secret): Promise<void> {
+    const manifest = secretManifest(secret);
+    const body = { ...manifest, metadata: { ...manifest.metadata, uid: seen.metadata!.uid! } };
     const applied = await withRetry(
       `apply Secret ${secret.namespace}/${secret.name}`,
       () =>
         this.raw.call<V1Secret>(
           "PATCH",
           `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
-          secretManifest(secret),
+          body,
           // JSON is YAML: server-side apply takes it as is.
           "application/apply-patch+yaml",
         ),
@@ -284,17 +320,7 @@ export class KubeSecretSink implements Sink {
       this.reportedConflicts.add(k);
       const message = `Secret ${k} exists and was not created by regcred: left untouched (set adopt: true on target ${secret.name} to take it over)`;
       this.options.log.warn({ namespace: secret.namespace, secret: secret.name }, message);
-      this.options.events?.warning(
-        {
-          kind: "Secret",
-          apiVersion: "v1",
-          namespace: secret.namespace,
-          name: secret.name,
-          uid: existing.metadata?.uid,
-        },
-        "Conflict",
-        message,
-      );
+      this.options.events?.warning(secretRef(secret, existing), "Conflict", message);
     }
     return "conflict";
   }
@@ -308,6 +334,7 @@ export class KubeSecretSink implements Sink {
       for (const s of cache.list()) {
         if (
           this.isOurs(s) &&
+          !this.frozen(s.metadata!.namespace!) &&
           s.metadata?.labels?.[LABEL_TARGET] === name &&
           !desired.has(key(s.metadata!.namespace!, name))
         ) {
@@ -327,7 +354,7 @@ export class KubeSecretSink implements Sink {
       );
       for (const s of all.items) {
         const target = s.metadata?.labels?.[LABEL_TARGET];
-        if (target && !configured.has(target)) doomed.push(s);
+        if (target && !configured.has(target) && !this.frozen(s.metadata!.namespace!)) doomed.push(s);
       }
       this.swept = true;
     }
@@ -376,53 +403,28 @@ export class KubeSecretSink implements Sink {
   }
 }
 
+/** The Event's subject: the Secret as the API server returned it. */
+function secretRef(secret: DesiredSecret, live: V1Secret): ObjectRef {
+  return {
+    kind: "Secret",
+    apiVersion: "v1",
+    namespace: secret.namespace,
+    name: secret.name,
+    uid: live.metadata?.uid,
+  };
+}
+
 /**
- * Keeps only what the writer compares: the data as digests, no managedFields. The watch cache
- * holds every same-named Secret in the cluster, and at 1,000 namespaces of ECR-sized bodies the
- * full objects were most of the daemon's memory. Mutates in place, as the cache holds this
- * very object.
+ * What the create request carries: only what every regcred Secret keeps for its whole life
+ * (type, data, the identity labels), so the create's field manager never holds on to a field
+ * regcred may later drop. The apply right after adds the rest and owns all of it.
  */
-function compact(secret: V1Secret): V1Secret {
-  if (secret.metadata?.managedFields) secret.metadata.managedFields = undefined;
-  const data = secret.data;
-  if (data && !(DIGESTED in secret)) {
-    for (const [k, v] of Object.entries(data)) data[k] = digest(v);
-    Object.defineProperty(secret, DIGESTED, { value: true });
+function creationManifest(secret: DesiredSecret): SecretManifest {
+  const manifest = secretManifest(secret);
+  const labels: Record<string, string> = {};
+  for (const k of [LABEL_MANAGED_BY, LABEL_INSTANCE, LABEL_TARGET]) {
+    const v = manifest.metadata.labels[k];
+    if (v !== undefined) labels[k] = v;
   }
-  return secret;
-}
-
-const DIGESTED = Symbol("digested");
-const digests = new WeakMap<object, string>();
-
-function digest(value: string): string {
-  return `sha256:${createHash("sha256").update(value).digest("base64")}`;
-}
-
-function bodyDigest(secret: DesiredSecret): string {
-  let d = digests.get(secret.body);
-  if (!d) {
-    d = digest(secret.body.data);
-    digests.set(secret.body, d);
-  }
-  return d;
-}
-
-/** Whether the live Secret already holds exactly what regcred would write. */
-function matches(live: V1Secret, secret: DesiredSecret): boolean {
-  if (live.type !== secret.type) return false;
-  if (compact(live).data?.[".dockerconfigjson"] !== bodyDigest(secret)) return false;
-  const labels = live.metadata?.labels ?? {};
-  for (const [k, v] of Object.entries(secret.body.labels)) if (labels[k] !== v) return false;
-  const annotations = live.metadata?.annotations ?? {};
-  for (const [k, v] of Object.entries(secret.body.annotations)) if (annotations[k] !== v) return false;
-  return true;
-}
-
-function newer(a: V1Secret, b: V1Secret): boolean {
-  try {
-    return BigInt(a.metadata?.resourceVersion ?? "0") > BigInt(b.metadata?.resourceVersion ?? "0");
-  } catch {
-    return true;
-  }
+  return { ...manifest, metadata: { ...manifest.metadata, labels, annotations: {} } };
 }

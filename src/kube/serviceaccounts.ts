@@ -25,14 +25,23 @@ export interface PullSecretWant {
   secret: string;
   /** ServiceAccount names, "default", or "*" for every one in the namespace. */
   serviceAccounts: readonly string[];
+  /**
+   * Keep an entry regcred added, but add none: the Secret of that name there is someone
+   * else's (regcred does not point Pods at a Secret it does not own, nor pulls an entry away).
+   */
+  keepOnly?: boolean;
 }
 
 /**
  * Keeps regcred's entries in ServiceAccount.imagePullSecrets. The API marks that list atomic
  * (x-kubernetes-list-type: atomic, checked on the real server in the integration tests):
  * server-side apply would own the whole list and drop other managers' entries, so each change
- * is a JSON patch whose first operation tests the resourceVersion, re-read and retried on
- * conflict. Other entries keep their order; regcred's are appended.
+ * is a JSON patch that carries the resourceVersion it was computed from: a write in between
+ * makes the API server answer 409 Conflict, and the change is computed again from a fresh
+ * read. Other entries keep their order; regcred's are appended.
+ *
+ * Wants come from the desired state (every namespace the plan selects), never from how one
+ * pass's Secret writes went: a Secret that failed to update still holds a working credential.
  */
 export class ServiceAccountReconciler {
   private readonly core: CoreV1Api;
@@ -40,6 +49,10 @@ export class ServiceAccountReconciler {
   private readonly listeners: Array<() => void> = [];
   /** namespace -> ServiceAccount name or "*" -> secrets wanted, from the last pass. */
   private wanted = new Map<string, Map<string, Set<string>>>();
+  /** Same shape: entries kept where present, never added (keepOnly wants). */
+  private held = new Map<string, Map<string, Set<string>>>();
+  private keep: ReadonlySet<string> = new Set();
+  private frozen: (namespace: string) => boolean = () => false;
 
   private readonly annotation: string;
 
@@ -81,29 +94,24 @@ export class ServiceAccountReconciler {
 
   /**
    * Adds the wanted entries and removes regcred's entries nobody wants any more. `keep`: target
-   * names whose entries stay even where not wanted now (their Secrets are kept too).
+   * names whose entries stay even where not wanted now (their Secrets are kept too). `frozen`:
+   * namespaces left exactly as they are (being deleted).
    */
   async reconcile(
     wants: readonly PullSecretWant[],
     keep: ReadonlySet<string> = new Set(),
+    frozen: (namespace: string) => boolean = () => false,
   ): Promise<{ patched: number; failed: number }> {
-    const wanted = new Map<string, Map<string, Set<string>>>();
-    for (const w of wants) {
-      const byAccount = wanted.get(w.namespace) ?? new Map<string, Set<string>>();
-      wanted.set(w.namespace, byAccount);
-      for (const account of w.serviceAccounts) {
-        const set = byAccount.get(account) ?? new Set<string>();
-        set.add(w.secret);
-        byAccount.set(account, set);
-      }
-    }
-    this.wanted = wanted;
+    this.wanted = byNamespace(wants.filter((w) => !w.keepOnly));
+    this.held = byNamespace(wants.filter((w) => w.keepOnly));
+    this.keep = keep;
+    this.frozen = frozen;
     let patched = 0;
     let failed = 0;
     await forEachLimit(this.cache.list(), 16, async (sa) => {
-      if (fenceDown() || !this.pending(sa, keep)) return;
+      if (fenceDown() || !this.pending(sa)) return;
       try {
-        if (await this.fix(sa.metadata!.namespace!, sa.metadata!.name!, keep)) patched++;
+        if (await this.fix(sa.metadata!.namespace!, sa.metadata!.name!)) patched++;
       } catch (err) {
         failed++;
         this.log.error(
@@ -115,17 +123,18 @@ export class ServiceAccountReconciler {
     return { patched, failed };
   }
 
-  private want(sa: V1ServiceAccount): Set<string> {
-    const byAccount = this.wanted.get(sa.metadata?.namespace ?? "");
-    if (!byAccount) return new Set();
-    return new Set([...(byAccount.get(sa.metadata?.name ?? "") ?? []), ...(byAccount.get("*") ?? [])]);
+  /** The change this ServiceAccount needs now; null if none (or its namespace is frozen). */
+  private next(sa: V1ServiceAccount): Change | null {
+    if (this.frozen(sa.metadata?.namespace ?? "")) return null;
+    const keep = new Set([...this.keep, ...entriesFor(this.held, sa)]);
+    return change(sa, entriesFor(this.wanted, sa), keep, this.annotation);
   }
 
-  private pending(sa: V1ServiceAccount, keep: ReadonlySet<string> = new Set()): boolean {
-    return change(sa, this.want(sa), keep, this.annotation) !== null;
+  private pending(sa: V1ServiceAccount): boolean {
+    return this.next(sa) !== null;
   }
 
-  private async fix(namespace: string, name: string, keep: ReadonlySet<string>): Promise<boolean> {
+  private async fix(namespace: string, name: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       // The cache may lag behind our own last patch; the test op catches that and we re-read.
       const sa =
@@ -133,7 +142,7 @@ export class ServiceAccountReconciler {
           ? (this.cache.get(name, namespace) ?? (await this.read(namespace, name)))
           : await this.read(namespace, name);
       if (!sa) return false;
-      const next = change(sa, this.want(sa), keep, this.annotation);
+      const next = this.next(sa);
       if (!next) return false;
       try {
         await this.core.patchNamespacedServiceAccount(
@@ -147,8 +156,8 @@ export class ServiceAccountReconciler {
         return true;
       } catch (err) {
         const status = statusOf(err);
-        // 409/422: the resourceVersion test failed, someone wrote in between.
-        if ((status === 409 || status === 422) && attempt < 5) continue;
+        // 409: someone wrote in between; compute the change again from what they wrote.
+        if (status === 409 && attempt < 5) continue;
         if (status === 404) return false;
         throw err;
       }
@@ -163,6 +172,26 @@ export class ServiceAccountReconciler {
       throw err;
     }
   }
+}
+
+function byNamespace(wants: readonly PullSecretWant[]): Map<string, Map<string, Set<string>>> {
+  const out = new Map<string, Map<string, Set<string>>>();
+  for (const w of wants) {
+    const byAccount = out.get(w.namespace) ?? new Map<string, Set<string>>();
+    out.set(w.namespace, byAccount);
+    for (const account of w.serviceAccounts) {
+      const set = byAccount.get(account) ?? new Set<string>();
+      set.add(w.secret);
+      byAccount.set(account, set);
+    }
+  }
+  return out;
+}
+
+function entriesFor(table: Map<string, Map<string, Set<string>>>, sa: V1ServiceAccount): Set<string> {
+  const byAccount = table.get(sa.metadata?.namespace ?? "");
+  if (!byAccount) return new Set();
+  return new Set([...(byAccount.get(sa.metadata?.name ?? "") ?? []), ...(byAccount.get("*") ?? [])]);
 }
 
 interface Change {
@@ -191,8 +220,9 @@ export function change(
   const nextOwnedText = nextOwned.join(",");
   if (added.length === 0 && removed.length === 0 && nextOwnedText === (ownedText ?? "")) return null;
 
+  // The resourceVersion read is the patch's precondition: a write since makes it a 409.
   const patch: object[] = [
-    { op: "test", path: "/metadata/resourceVersion", value: sa.metadata!.resourceVersion },
+    { op: "replace", path: "/metadata/resourceVersion", value: sa.metadata!.resourceVersion },
   ];
   if (added.length > 0 || removed.length > 0) {
     const nextList = [

@@ -1,0 +1,93 @@
+import type { V1ManagedFieldsEntry, V1Secret } from "@kubernetes/client-node";
+import { createHash } from "node:crypto";
+import type { DesiredSecret } from "../../engine/plan.ts";
+
+/** regcred's server-side apply field manager: every field it sets, it owns by apply. */
+export const FIELD_MANAGER = "regcred";
+
+const DIGESTED = Symbol("digested");
+const OWNED = Symbol("owned by regcred's apply");
+const digests = new WeakMap<object, string>();
+
+interface Owned {
+  labels: string[];
+  annotations: string[];
+}
+
+/**
+ * Keeps only what the writer compares: the data as digests, and of managedFields only which
+ * label and annotation keys regcred's apply owns (to notice one it should remove). The watch
+ * cache holds every same-named Secret in the cluster, and at 1,000 namespaces of ECR-sized
+ * bodies the full objects were most of the daemon's memory. Mutates in place, as the cache
+ * holds this very object.
+ */
+export function compact(secret: V1Secret): V1Secret {
+  const managed = secret.metadata?.managedFields;
+  if (managed) {
+    Object.defineProperty(secret, OWNED, { value: ownedKeys(managed), configurable: true });
+    secret.metadata!.managedFields = undefined;
+  }
+  const data = secret.data;
+  if (data && !(DIGESTED in secret)) {
+    for (const [k, v] of Object.entries(data)) data[k] = digest(v);
+    Object.defineProperty(secret, DIGESTED, { value: true });
+  }
+  return secret;
+}
+
+function ownedKeys(entries: readonly V1ManagedFieldsEntry[]): Owned {
+  const owned: Owned = { labels: [], annotations: [] };
+  for (const e of entries) {
+    if (e.manager !== FIELD_MANAGER || e.operation !== "Apply") continue;
+    const meta = (e.fieldsV1 as Record<string, Record<string, object>> | undefined)?.["f:metadata"];
+    for (const [field, into] of [
+      ["f:labels", owned.labels],
+      ["f:annotations", owned.annotations],
+    ] as const) {
+      for (const k of Object.keys((meta?.[field] ?? {}) as object))
+        if (k.startsWith("f:")) into.push(k.slice(2));
+    }
+  }
+  return owned;
+}
+
+function digest(value: string): string {
+  return `sha256:${createHash("sha256").update(value).digest("base64")}`;
+}
+
+function bodyDigest(secret: DesiredSecret): string {
+  let d = digests.get(secret.body);
+  if (!d) {
+    d = digest(secret.body.data);
+    digests.set(secret.body, d);
+  }
+  return d;
+}
+
+/**
+ * Whether the live Secret already holds exactly what regcred would write: its data, its labels
+ * and annotations, and none that regcred applied before and wants no more.
+ */
+export function matches(live: V1Secret, secret: DesiredSecret): boolean {
+  if (live.type !== secret.type) return false;
+  if (compact(live).data?.[".dockerconfigjson"] !== bodyDigest(secret)) return false;
+  const labels = live.metadata?.labels ?? {};
+  for (const [k, v] of Object.entries(secret.body.labels)) if (labels[k] !== v) return false;
+  const annotations = live.metadata?.annotations ?? {};
+  for (const [k, v] of Object.entries(secret.body.annotations)) if (annotations[k] !== v) return false;
+  const owned = (live as { [OWNED]?: Owned })[OWNED];
+  if (owned) {
+    if (owned.labels.some((k) => !(k in secret.body.labels) && k in labels)) return false;
+    if (owned.annotations.some((k) => !(k in secret.body.annotations) && k in annotations)) return false;
+  }
+  return true;
+}
+
+/** Whether a is a later version of the same object than b. */
+export function newer(a: V1Secret, b: V1Secret): boolean {
+  try {
+    return BigInt(a.metadata?.resourceVersion ?? "0") > BigInt(b.metadata?.resourceVersion ?? "0");
+  } catch {
+    return true;
+  }
+}
