@@ -20,7 +20,7 @@ registries:
 secrets:
   - { name: pull, registries: [quay] }
 kubernetes:
-  leaderElection: { enabled: true, leaseDuration: 600ms, renewDeadline: 400ms, retryPeriod: 100ms }
+  leaderElection: { enabled: true, leaseDuration: 1s, renewDeadline: 400ms, retryPeriod: 100ms }
 `);
 
 const provider: Provider = {
