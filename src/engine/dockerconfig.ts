@@ -1,4 +1,5 @@
-import { registerAuth } from "../observe/redact.ts";
+// The refresher registers each credential's auth string with the redactor while it is in use.
+import { authString } from "../observe/redact.ts";
 
 /** Kubernetes refuses Secrets whose data exceeds 1 MiB. */
 export const MAX_SECRET_BYTES = 1024 * 1024;
@@ -37,7 +38,7 @@ export function renderDockerConfig(entries: readonly AuthEntry[]): RenderedConfi
   const auths: Record<string, { username: string; password: string; auth: string }> = {};
   for (const key of [...chosen.keys()].sort()) {
     const { username, password } = chosen.get(key)!;
-    auths[key] = { username, password, auth: registerAuth(username, password) };
+    auths[key] = { username, password, auth: authString(username, password) };
   }
   const json = JSON.stringify({ auths });
   const bytes = Buffer.byteLength(json);

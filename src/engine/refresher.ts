@@ -8,7 +8,7 @@ import {
   type FailureReason,
   type Provider,
 } from "../../providers/contract.ts";
-import { redact, registerSecret } from "../observe/redact.ts";
+import { RedactionScope, redact, registerAuth } from "../observe/redact.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { backoffDelay, earliestExpiry, refreshDelay, shortLived, type Random } from "./schedule.ts";
 import { nodeCron, type CronStarter } from "./cron.ts";
@@ -72,6 +72,8 @@ interface Entry {
   stops: Array<() => void>;
   /** The credentials came from the cluster (what regcred wrote before), not from a mint. */
   seeded: boolean;
+  /** The redactor's hold on the values of the credentials in use; released once superseded. */
+  scope: RedactionScope | null;
   warnedShortLived: boolean;
 }
 
@@ -115,6 +117,7 @@ export class Refresher {
         attempted: false,
         stops: [],
         seeded: false,
+        scope: null,
         warnedShortLived: false,
       });
     }
@@ -131,7 +134,7 @@ export class Refresher {
     if (!entry || entry.credentials || entry.attempted || credentials.length === 0) return false;
     const expiresAt = earliestExpiry(credentials.map((c) => c.expiresAt));
     if (expiresAt && expiresAt.getTime() <= this.now()) return false;
-    for (const c of credentials) registerSecret(c.password);
+    this.hold(entry, new RedactionScope(), credentials);
     entry.credentials = [...credentials];
     entry.expiresAt = expiresAt;
     entry.seeded = true;
@@ -263,24 +266,39 @@ export class Refresher {
       rt.policy.timeout,
     );
     this.log.debug({ ...labels, why }, "refreshing credential");
+    // Whatever the provider registers with the redactor while minting (the token, exchange
+    // tokens on the way) belongs to this credential and is let go once it is superseded.
+    const scope = new RedactionScope();
     try {
-      const credentials = await abortable(rt.provider.mint(controller.signal), controller.signal);
-      if (this.stopped) return;
+      const credentials = await abortable(
+        scope.run(() => rt.provider.mint(controller.signal, { current: entry.credentials })),
+        controller.signal,
+      );
+      if (this.stopped) return scope.release();
       checkCredentials(credentials);
-      this.succeeded(entry, credentials, started);
+      this.succeeded(entry, credentials, started, scope);
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped) return scope.release();
       this.failed(entry, err, started);
+      // After failed() has logged and redacted the error: an echoed value is masked there.
+      scope.release();
     } finally {
       clearTimeout(timeout);
       entry.controller = null;
     }
   }
 
-  private succeeded(entry: Entry, credentials: Credential[], started: number): void {
+  /** Masks a credential's password and auth string for as long as it is in use. */
+  private hold(entry: Entry, scope: RedactionScope, credentials: readonly Credential[]): void {
+    scope.run(() => credentials.forEach((c) => registerAuth(c.username, c.password)));
+    entry.scope?.release();
+    entry.scope = scope;
+  }
+
+  private succeeded(entry: Entry, credentials: Credential[], started: number, scope: RedactionScope): void {
     const { rt } = entry;
     const labels = { registry: rt.name, provider: rt.kind };
-    for (const c of credentials) registerSecret(c.password);
+    this.hold(entry, scope, credentials);
     const now = this.now();
     const expiresAt = earliestExpiry(credentials.map((c) => c.expiresAt));
     const changed = !sameCredentials(entry.credentials, credentials);
