@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import type https from "node:https";
 import { Agent, type Dispatcher } from "undici";
 import { version } from "../version.ts";
-import { fenceDown, requestTimeout } from "./fence.ts";
+import { fenceDown, fenceInterceptor, requestTimeout } from "./fence.ts";
 
 export const USER_AGENT = `regcred/${version()}`;
 
@@ -58,7 +58,7 @@ export function sharedDispatcher(kc: KubeConfig): Promise<Dispatcher | undefined
       ] as const) {
         if (opts[key] !== undefined) connect[key] = opts[key];
       }
-      return new Agent({ connect, connections: 64, keepAliveTimeout: 30_000 });
+      return new Agent({ connect, connections: 64, keepAliveTimeout: 30_000 }).compose(fenceInterceptor);
     })();
     dispatchers.set(kc, pending);
   }

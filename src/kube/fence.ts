@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Dispatcher } from "undici";
 
 /**
  * Fencing of the writer by leadership. The daemon hands the sink an AbortSignal that ends with
@@ -56,3 +57,21 @@ export function requestTimeout(ms: number): AbortSignal {
   const timeout = AbortSignal.timeout(ms);
   return fence ? AbortSignal.any([fence, timeout]) : timeout;
 }
+
+/**
+ * The fence checked again at the moment undici writes a request onto a socket. requestSignal()
+ * runs when a request is made, but a request can then wait for a connection (a handshake, a
+ * busy pool); a process frozen in that gap would send it on resume, before any timer could
+ * abort it. Here the check runs in the same I/O turn as the write.
+ */
+export const fenceInterceptor: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+  const signal = current.getStore();
+  if (!signal) return dispatch(opts, handler);
+  const guarded: Dispatcher.DispatchHandler = Object.create(handler);
+  guarded.onRequestStart = function (this: Dispatcher.DispatchHandler, controller, context) {
+    checks.get(signal)?.();
+    if (signal.aborted) return controller.abort(new LeadershipLost());
+    return handler.onRequestStart?.call(this, controller, context);
+  };
+  return dispatch(opts, guarded);
+};

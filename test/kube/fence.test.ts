@@ -66,3 +66,51 @@ describe("fence", () => {
     expect(checks).toBe(2);
   });
 });
+
+describe("fenceInterceptor", () => {
+  it("a request made while leading but still waiting for a connection when leadership ends is never sent", async () => {
+    const { createServer } = await import("node:http");
+    const { Agent, request } = await import("undici");
+    const { fenceInterceptor } = await import("../../src/kube/fence.ts");
+    const received: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const server = createServer((req, res) => {
+      received.push(req.url!);
+      if (req.url === "/first") void held.then(() => res.end("ok"));
+      else res.end("ok");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    // One connection: the second request queues behind the first, past requestSignal()'s check.
+    const dispatcher = new Agent({ connections: 1 }).compose(fenceInterceptor);
+    const leading = new AbortController();
+    let stillLeading = true;
+    guardSignal(leading.signal, () => {
+      if (!stillLeading) leading.abort(new LeadershipLost());
+    });
+    try {
+      await fenced(leading.signal, async () => {
+        const first = request(`${base}/first`, { dispatcher });
+        await new Promise((r) => setTimeout(r, 50));
+        const second = request(`${base}/second`, { dispatcher }).then(
+          () => "sent",
+          (err: Error) => err.name,
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        // Leadership ends while /second waits; the elector's timer has not fired yet.
+        stillLeading = false;
+        release();
+        await (await first).body.text();
+        expect(await second).toBe("LeadershipLost");
+      });
+      expect(received).toEqual(["/first"]);
+      // Outside a fenced pass the same dispatcher sends as usual.
+      await (await request(`${base}/after`, { dispatcher })).body.text();
+      expect(received).toEqual(["/first", "/after"]);
+    } finally {
+      await dispatcher.close();
+      server.close();
+    }
+  });
+});
