@@ -7,6 +7,9 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces } from "../../rig/namespaces.ts";
 import { startDaemon, type Daemon } from "../../../src/daemon.ts";
+import type { Config } from "../../../src/config/schema.ts";
+import type { Provider } from "../../../providers/contract.ts";
+import type { Logger } from "pino";
 import { createKubeOutput } from "../../../src/kube/output.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { parseConfig } from "../../../src/config/load.ts";
@@ -39,6 +42,8 @@ export async function runDaemonAndReadBack(
     whileRunning?: (daemon: Daemon, namespaces: string[]) => Promise<void>;
     /** More fields of the `pull` Secret target, YAML indented by four spaces (e.g. serviceAccounts). */
     target?: string;
+    /** Providers built by the test (injected clients), by registry name. */
+    providers?: (config: Config, log: Logger) => Record<string, Provider>;
   } = {},
 ): Promise<ReadBackResult> {
   const cluster = sharedCluster();
@@ -63,6 +68,7 @@ ${opts.target ?? ""}kubernetes: { instance: e2e-${run} }
       config,
       log,
       metrics,
+      ...(opts.providers ? { providers: opts.providers(config, log) } : {}),
       ...createKubeOutput({ kc, config, log, metrics }),
     });
     try {
