@@ -7,12 +7,12 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces } from "../../rig/namespaces.ts";
 import { startDaemon, type Daemon } from "../../../src/daemon.ts";
-import { createKubeOutput } from "../../../src/kube/output.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
-import { parseConfig } from "../../../src/config/load.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import type { Logger } from "pino";
+import { createKubeOutput } from "../../../src/kube/output.ts";
+import { Metrics } from "../../../src/observe/metrics.ts";
+import { parseConfig } from "../../../src/config/load.ts";
 import { captureLogger } from "../../helpers/log.ts";
 
 export interface ReadBackSecret {
@@ -33,14 +33,16 @@ export interface ReadBackResult {
  * Starts the daemon with `registriesYaml` (items of `registries:`, indented by two spaces, one
  * named `under-test`) writing Secret `pull` into `namespaces` fresh namespaces, waits for the first
  * refresh and sync, reads every Secret back, runs `whileRunning`, then stops the daemon and
- * deletes the namespaces.
+ * deletes the namespaces. whileRunning also gets the namespaces (to run Pods in them).
  */
 export async function runDaemonAndReadBack(
   registriesYaml: string,
   opts: {
     namespaces?: number;
-    whileRunning?: (daemon: Daemon) => Promise<void>;
-    /** Providers built by the test (clients pointed at local fakes) instead of the table's. */
+    whileRunning?: (daemon: Daemon, namespaces: string[]) => Promise<void>;
+    /** More fields of the `pull` Secret target, YAML indented by four spaces (e.g. serviceAccounts). */
+    target?: string;
+    /** Providers built by the test (clients pointed at local fakes) instead of the table's, by registry name. */
     providers?: (config: Config, log: Logger) => Record<string, Provider>;
   } = {},
 ): Promise<ReadBackResult> {
@@ -59,7 +61,7 @@ secrets:
   - name: pull
     registries: [under-test]
     namespaces: { selector: { matchLabels: { regcred-e2e: "${run}" } } }
-kubernetes: { instance: e2e-${run} }
+${opts.target ?? ""}kubernetes: { instance: e2e-${run} }
 `,
     );
     const daemon = await startDaemon({
@@ -83,7 +85,7 @@ kubernetes: { instance: e2e-${run} }
           dockerconfigjson: Buffer.from(secret.data![".dockerconfigjson"]!, "base64").toString(),
         });
       }
-      await opts.whileRunning?.(daemon);
+      await opts.whileRunning?.(daemon, ns.names);
       return { secrets, logs: () => lines.join("") };
     } finally {
       await daemon.stop();

@@ -112,7 +112,11 @@ describe("fan-out to namespaces", () => {
     });
     expect(one.metadata?.annotations?.["regcred.io/expires-at"]).toBeTruthy();
     expect(auths(one)["registry.example.com"]!.password).toBe("fanout-password-1");
-    expect(one.metadata?.managedFields?.some((f) => f.manager === "regcred")).toBe(true);
+    // A new Secret is created (POST with fieldManager=regcred): the API server records that as
+    // an Update; updates are server-side apply (next test).
+    expect(
+      one.metadata?.managedFields?.filter((f) => f.manager === "regcred").map((f) => f.operation),
+    ).toEqual(["Update"]);
   });
 
   it("a new matching namespace has the Secret within a second", async () => {
@@ -142,6 +146,12 @@ describe("fan-out to namespaces", () => {
     expect(auths(after!)["registry.example.com"]!.password).toBe("fanout-password-2");
     expect(after!.metadata!.uid).toBe(before!.metadata!.uid);
     expect(after!.metadata!.resourceVersion).not.toBe(before!.metadata!.resourceVersion);
+    // The update was a server-side apply: regcred now owns the data as an Apply operation.
+    const applied = after!.metadata?.managedFields?.find(
+      (f) => f.manager === "regcred" && f.operation === "Apply",
+    );
+    expect(applied).toBeDefined();
+    expect(Object.keys((applied!.fieldsV1 ?? {}) as Record<string, unknown>)).toContain("f:data");
   });
 
   it("an unchanged credential writes nothing", async () => {
