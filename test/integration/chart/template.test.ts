@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ensureTool } from "../../rig/tools.ts";
 import { REPO_ROOT } from "../../rig/util.ts";
@@ -256,6 +256,32 @@ describe("chart: helm lint and template", () => {
     });
     // The Lease the Role names is the one the config elects on.
     expect(parseConfig("c.yaml", configOf(objects)).kubernetes.leaderElection.name).toBe("rc-regcred");
+  });
+
+  it("RBAC: `regcred rbac` (the CLI) prints the same rules the chart renders", () => {
+    const r = spawnSync(
+      join(REPO_ROOT, "node_modules/.bin/tsx"),
+      [
+        "src/main.ts",
+        "rbac",
+        "--namespace",
+        "regcred",
+        "--service-account",
+        "rc-regcred",
+        "--lease",
+        "rc-regcred",
+      ],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const printed = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
+    const chart = template(bin, { values: [ciValues("ha")] });
+    for (const kind of ["ClusterRole", "Role"]) {
+      expect(one(chart, kind).rules, kind).toEqual(one(printed, kind).rules);
+    }
+    for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
+      expect(one(chart, kind).subjects, kind).toEqual(one(printed, kind).subjects);
+    }
   });
 
   it("replicas: 3 turns leader election on, rolls one pod at a time; 1 replica recreates", () => {
