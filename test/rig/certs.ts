@@ -42,12 +42,16 @@ export interface LeafCert {
   keyFile: string;
 }
 
-/** A certificate signed by ca for 127.0.0.1/localhost (plus extra SANs), serverAuth+clientAuth. */
+/**
+ * A certificate signed by ca for 127.0.0.1/localhost (plus extra SANs), serverAuth+clientAuth.
+ * `o` sets the subject's organization: Kubernetes reads it as the client's group (a kubelet is
+ * `O=system:nodes, CN=system:node:NAME`).
+ */
 export async function makeServingCert(
   dir: string,
   name: string,
   ca: CA,
-  opts: { cn?: string; sans?: string[] } = {},
+  opts: { cn?: string; o?: string; sans?: string[] } = {},
 ): Promise<LeafCert> {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
@@ -74,7 +78,7 @@ export async function makeServingCert(
     "-out",
     csr,
     "-subj",
-    `/CN=${opts.cn ?? name}`,
+    `${opts.o ? `/O=${opts.o}` : ""}/CN=${opts.cn ?? name}`,
   ]);
   await runOk("openssl", [
     "x509",

@@ -235,17 +235,23 @@ export type PullResult = { ok: true } | { ok: false; status: number | undefined;
 /**
  * Pulls imageRef with a real client (crane, reading DOCKER_CONFIG/config.json = the given
  * .dockerconfigjson content, exactly as a Secret holds it). Reports success, or the HTTP
- * status and message the registry (or its token server) answered with.
+ * status and message the registry (or its token server) answered with. caFile: the only CA
+ * trusted for TLS (a registry served under a real name by registry-hosts.ts).
  */
-export async function pullWithDockerConfig(dockerconfigjson: string, imageRef: string): Promise<PullResult> {
+export async function pullWithDockerConfig(
+  dockerconfigjson: string,
+  imageRef: string,
+  opts: { caFile?: string } = {},
+): Promise<PullResult> {
   const crane = await ensureTool("crane");
   const work = mkdtempSync(join(tmpdir(), "regcred-rig-pull-"));
   try {
     mkdirSync(join(work, "docker"));
     writeFileSync(join(work, "docker", "config.json"), dockerconfigjson, { mode: 0o600 });
-    const r = await run(crane, ["pull", imageRef, join(work, "image.tar")], {
-      env: { ...process.env, DOCKER_CONFIG: join(work, "docker") },
-    });
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(work, "docker") };
+    // A registry served under a real name over TLS (registry-hosts.ts): trust only its CA.
+    if (opts.caFile) env["SSL_CERT_FILE"] = opts.caFile;
+    const r = await run(crane, ["pull", imageRef, join(work, "image.tar")], { env });
     if (r.code === 0) return { ok: true };
     const error = r.stderr.trim() || r.stdout.trim() || `crane exited ${r.code}`;
     return { ok: false, status: statusOf(error), error };

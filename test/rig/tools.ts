@@ -19,6 +19,8 @@ import { cacheRoot, log, requireCommand, RIG_DIR, RigError, run, runOk, withLock
 export type ToolName =
   | "kube-apiserver"
   | "kube-controller-manager"
+  | "kubelet"
+  | "kube-scheduler"
   | "etcd"
   | "crane"
   | "helm"
@@ -67,9 +69,23 @@ const KUBE: GoTool = {
   expect: "10-20 min",
 };
 
+// The node's binaries: same module and version, their own cache folder, so adding them never
+// forces a rebuild of the control plane (and a control-plane-only run never builds them).
+const KUBE_NODE: GoTool = {
+  ...KUBE,
+  cacheName: "kube-node",
+  binaries: {
+    kubelet: "k8s.io/kubernetes/cmd/kubelet",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+  },
+  expect: "3-6 min after the control plane (shared Go build cache), 15-25 min alone",
+};
+
 const GO_TOOLS: Record<string, GoTool> = {
   "kube-apiserver": KUBE,
   "kube-controller-manager": KUBE,
+  kubelet: KUBE_NODE,
+  "kube-scheduler": KUBE_NODE,
   etcd: {
     module: "etcd",
     versionOf: "go.etcd.io/etcd/server/v3",

@@ -1,0 +1,68 @@
+// A runnable image for Pods on the rig's node: one layer holding the static pause binary
+// (tools/pause/main.go), entrypoint /pause with a greeting as its arguments, so the container
+// prints one line (readable with node.podLogs) and then runs until stopped. Pushed with crane
+// to a rig registry as its admin.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensurePauseImage } from "./pause.ts";
+import type { Registry } from "./registry.ts";
+import { ensureTool } from "./tools.ts";
+import { runOk } from "./util.ts";
+
+/** The line a container of `pushRunnableImage(…, repo, tag)` prints first. */
+export function greetingOf(repo: string, tag: string): string {
+  return `hello from ${repo}:${tag}`;
+}
+
+/**
+ * Pushes the runnable image to `registry` as `repo:tag`; returns its reference on the registry's
+ * own address (`127.0.0.1:PORT/repo:tag`). Serve it under a real name with registry-hosts.ts.
+ */
+export async function pushRunnableImage(registry: Registry, repo: string, tag = "v1"): Promise<string> {
+  const [crane, pause] = await Promise.all([ensureTool("crane"), ensurePauseImage()]);
+  const ref = `${registry.host}/${repo}:${tag}`;
+  const work = mkdtempSync(join(tmpdir(), "regcred-rig-app-"));
+  try {
+    mkdirSync(join(work, "layer"));
+    copyFileSync(pause.binary, join(work, "layer", "pause"));
+    await runOk("tar", [
+      "--owner=0",
+      "--group=0",
+      "--mode=0755",
+      "-cf",
+      join(work, "layer.tar"),
+      "-C",
+      join(work, "layer"),
+      "pause",
+    ]);
+    mkdirSync(join(work, "docker"));
+    writeFileSync(
+      join(work, "docker", "config.json"),
+      registry.dockerConfigJson(registry.admin.username, registry.admin.password),
+    );
+    const env = { ...process.env, DOCKER_CONFIG: join(work, "docker") };
+    await runOk(crane, ["append", "-f", join(work, "layer.tar"), "-t", ref], { env });
+    await runOk(
+      crane,
+      [
+        "mutate",
+        ref,
+        "--entrypoint",
+        "/pause",
+        "--cmd",
+        greetingOf(repo, tag),
+        "--set-platform",
+        "linux/amd64",
+        "--user",
+        "65535:65535",
+        "-t",
+        ref,
+      ],
+      { env },
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return ref;
+}
