@@ -15,6 +15,29 @@ export function greetingOf(repo: string, tag: string): string {
   return `hello from ${repo}:${tag}`;
 }
 
+/** Saves an image of `registry` as a tarball (pulled as the registry's admin), for node.importImage. */
+export async function saveImage(registry: Registry, ref: string, tarPath: string): Promise<void> {
+  const crane = await ensureTool("crane");
+  await withAdminConfig(registry, (env) => runOk(crane, ["pull", ref, tarPath], { env }));
+}
+
+async function withAdminConfig<T>(
+  registry: Registry,
+  fn: (env: NodeJS.ProcessEnv) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "regcred-rig-docker-"));
+  try {
+    writeFileSync(
+      join(dir, "config.json"),
+      registry.dockerConfigJson(registry.admin.username, registry.admin.password),
+      { mode: 0o600 },
+    );
+    return await fn({ ...process.env, DOCKER_CONFIG: dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Pushes the runnable image to `registry` as `repo:tag`; returns its reference on the registry's
  * own address (`127.0.0.1:PORT/repo:tag`). Serve it under a real name with registry-hosts.ts.
@@ -36,31 +59,20 @@ export async function pushRunnableImage(registry: Registry, repo: string, tag = 
       join(work, "layer"),
       "pause",
     ]);
-    mkdirSync(join(work, "docker"));
-    writeFileSync(
-      join(work, "docker", "config.json"),
-      registry.dockerConfigJson(registry.admin.username, registry.admin.password),
-    );
-    const env = { ...process.env, DOCKER_CONFIG: join(work, "docker") };
-    await runOk(crane, ["append", "-f", join(work, "layer.tar"), "-t", ref], { env });
-    await runOk(
-      crane,
-      [
-        "mutate",
-        ref,
-        "--entrypoint",
-        "/pause",
-        "--cmd",
-        greetingOf(repo, tag),
-        "--set-platform",
-        "linux/amd64",
-        "--user",
-        "65535:65535",
-        "-t",
-        ref,
-      ],
-      { env },
-    );
+    await withAdminConfig(registry, async (env) => {
+      await runOk(crane, ["append", "-f", join(work, "layer.tar"), "-t", ref], { env });
+      // Runnable: entrypoint, greeting, platform (containerd matches it) and a non-root user.
+      await runOk(
+        crane,
+        [
+          "mutate",
+          ref,
+          ...["--entrypoint", "/pause", "--cmd", greetingOf(repo, tag)],
+          ...["--set-platform", "linux/amd64", "--user", "65535:65535", "-t", ref],
+        ],
+        { env },
+      );
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -275,6 +275,13 @@ export async function startNode(cluster: ClusterClient, opts: NodeOptions = {}):
     ensurePauseImage(),
   ]);
 
+  // The shared node of this test run (its lock is held for the vitest main process, our parent)
+  // makes way for a suite's own node; the next sharedNode() starts it again.
+  const running = readNodeState();
+  if (running && running.owner !== owner && running.owner === process.ppid) {
+    log("stopping this run's shared node: a suite starts its own");
+    await stopNodeFromState(running.owner);
+  }
   const lock = await acquireNodeLock(owner);
   const procs: ManagedProcess[] = [];
   let info: NodeInfo | undefined;

@@ -4,6 +4,8 @@ import type { ClusterInfo } from "./cluster.ts";
 declare module "vitest" {
   export interface ProvidedContext {
     regcredRigCluster: ClusterInfo;
+    /** The vitest main process: owner of the shared node's machine lock (shared-node.ts). */
+    regcredRigOwnerPid: number;
   }
 }
 

@@ -30,11 +30,16 @@ export interface ReadBackResult {
  * Starts the daemon with `registriesYaml` (items of `registries:`, indented by two spaces, one
  * named `under-test`) writing Secret `pull` into `namespaces` fresh namespaces, waits for the first
  * refresh and sync, reads every Secret back, runs `whileRunning`, then stops the daemon and
- * deletes the namespaces.
+ * deletes the namespaces. whileRunning also gets the namespaces (to run Pods in them).
  */
 export async function runDaemonAndReadBack(
   registriesYaml: string,
-  opts: { namespaces?: number; whileRunning?: (daemon: Daemon) => Promise<void> } = {},
+  opts: {
+    namespaces?: number;
+    whileRunning?: (daemon: Daemon, namespaces: string[]) => Promise<void>;
+    /** More fields of the `pull` Secret target, YAML indented by four spaces (e.g. serviceAccounts). */
+    target?: string;
+  } = {},
 ): Promise<ReadBackResult> {
   const cluster = sharedCluster();
   const run = randomBytes(3).toString("hex");
@@ -51,7 +56,7 @@ secrets:
   - name: pull
     registries: [under-test]
     namespaces: { selector: { matchLabels: { regcred-e2e: "${run}" } } }
-kubernetes: { instance: e2e-${run} }
+${opts.target ?? ""}kubernetes: { instance: e2e-${run} }
 `,
     );
     const daemon = await startDaemon({
@@ -74,7 +79,7 @@ kubernetes: { instance: e2e-${run} }
           dockerconfigjson: Buffer.from(secret.data![".dockerconfigjson"]!, "base64").toString(),
         });
       }
-      await opts.whileRunning?.(daemon);
+      await opts.whileRunning?.(daemon, ns.names);
       return { secrets, logs: () => lines.join("") };
     } finally {
       await daemon.stop();
