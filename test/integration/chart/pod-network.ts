@@ -1,40 +1,86 @@
-// How a Pod on the rig's node reaches the API server, and how the test reaches a Pod.
+// How regcred's Pod on the rig's node reaches the API server, and how kubelet's probes (and the
+// test) reach the Pod, without hostNetwork (Pod Security "restricted" refuses it).
 //
-// The rig's API server listens on 127.0.0.1 only, which a Pod's own network namespace cannot
-// reach, and a hostNetwork Pod is refused by Pod Security "restricted". A real cluster routes
-// the `kubernetes` Service to the API server; here a TCP relay on the node's side of the Pod
-// bridge (the Pods' gateway address, never a routable one) forwards to 127.0.0.1. The Pod names
-// the API server kubernetes.default.svc (a SAN of the rig's serving certificate) through a
-// hostAliases entry, so TLS is verified end to end against the ServiceAccount's ca.crt.
-import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { request } from "node:http";
+// The rig's bridge has no host address ("isGateway": false): Pods reach only each other. A real
+// node always reaches its Pods (kubelet's HTTP probes dial the Pod IP), and a real cluster routes
+// the `kubernetes` Service to the API server. For the chart suite only, the host gets the
+// subnet's first address on the bridge (host-local IPAM never hands it out), and Pods still get
+// no default route: they reach the host's bridge address and nothing beyond. A TCP relay on that
+// address forwards to the API server on 127.0.0.1; the Pod names it kubernetes.default.svc (a SAN
+// of the rig's serving certificate) through hostAliases, so TLS is verified end to end against
+// the ServiceAccount's ca.crt. close() removes the address again (teardown deletes the bridge
+// anyway).
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { containerdPaths } from "../../rig/containerd.ts";
+import type { NodeClient } from "../../rig/node.ts";
+import { BRIDGE } from "../../rig/node-host.ts";
 
-export interface Relay {
-  host: string;
+export interface PodNetwork {
+  /** The host's address on the Pod bridge. */
+  gateway: string;
+  /** Relay to the API server: Pods dial gateway:apiPort. */
+  apiPort: number;
+  close(): Promise<void>;
+}
+
+const ip = (args: string[]) => execFileSync("ip", args, { encoding: "utf8" });
+
+/** The node's Pod subnet, from its CNI config (e.g. 10.244.0.0/24). */
+function podSubnet(node: NodeClient): { base: string; prefix: number } {
+  const dir = containerdPaths(node.info.dir).cniConfDir;
+  const conf = JSON.parse(readFileSync(join(dir, "10-regcred-rig.conflist"), "utf8")) as {
+    plugins: { ipam?: { ranges?: { subnet: string }[][] } }[];
+  };
+  const subnet = conf.plugins.find((p) => p.ipam)?.ipam?.ranges?.[0]?.[0]?.subnet;
+  if (!subnet) throw new Error(`no subnet in ${dir}/10-regcred-rig.conflist`);
+  const [base, prefix] = subnet.split("/");
+  return { base: base!, prefix: Number(prefix) };
+}
+
+/**
+ * Opens the bridge to the host (see above) and relays gateway:PORT to 127.0.0.1:apiserverPort.
+ * The bridge exists once a Pod sandbox was created on the node.
+ */
+export async function openPodNetwork(node: NodeClient, apiserverPort: number): Promise<PodNetwork> {
+  const { base, prefix } = podSubnet(node);
+  const gateway = base.replace(/\.\d+$/, ".1");
+  const cidr = `${gateway}/${prefix}`;
+  const had = ip(["-4", "-o", "addr", "show", "dev", BRIDGE]).includes(` ${cidr} `);
+  if (!had) ip(["addr", "add", cidr, "dev", BRIDGE]);
+  let relay: Relay | undefined;
+  try {
+    relay = await startRelay(gateway, apiserverPort);
+  } catch (e) {
+    if (!had) ip(["addr", "del", cidr, "dev", BRIDGE]);
+    throw e;
+  }
+  return {
+    gateway,
+    apiPort: relay.port,
+    close: async () => {
+      await relay.close();
+      if (!had) {
+        try {
+          ip(["addr", "del", cidr, "dev", BRIDGE]);
+        } catch {
+          // the bridge is gone already (node teardown)
+        }
+      }
+    },
+  };
+}
+
+interface Relay {
   port: number;
   close(): Promise<void>;
 }
 
-/** The host's address on the bridge that holds podIP (the Pods' default gateway). */
-export function gatewayFor(podIP: string): string {
-  const links = JSON.parse(execFileSync("ip", ["-j", "-4", "addr", "show"], { encoding: "utf8" })) as {
-    ifname: string;
-    addr_info: { local: string; prefixlen: number }[];
-  }[];
-  const toInt = (ip: string) => ip.split(".").reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
-  for (const link of links) {
-    for (const a of link.addr_info) {
-      const mask = a.prefixlen === 0 ? 0 : (~0 << (32 - a.prefixlen)) >>> 0;
-      if (a.local !== podIP && (toInt(a.local) & mask) === (toInt(podIP) & mask) && a.prefixlen < 32)
-        return a.local;
-    }
-  }
-  throw new Error(`no host interface on the subnet of Pod IP ${podIP}`);
-}
-
-/** Relays TCP from host:0 (an address on the Pod bridge) to 127.0.0.1:targetPort. */
-export async function startRelay(host: string, targetPort: number): Promise<Relay> {
+/** Relays TCP from host:0 to 127.0.0.1:targetPort (TLS passes through untouched). */
+async function startRelay(host: string, targetPort: number): Promise<Relay> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: "127.0.0.1", port: targetPort });
@@ -55,7 +101,6 @@ export async function startRelay(host: string, targetPort: number): Promise<Rela
   const address = server.address();
   if (!address || typeof address === "string") throw new Error("relay has no port");
   return {
-    host,
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
@@ -65,7 +110,7 @@ export async function startRelay(host: string, targetPort: number): Promise<Rela
   };
 }
 
-/** GET http://podIP:port/path, straight into the Pod's network namespace over the bridge. */
+/** GET http://podIP:port/path, over the bridge (as kubelet's probes do). */
 export function podGet(podIP: string, port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: podIP, port, path, timeout: 5_000 }, (res) => {
