@@ -88,9 +88,11 @@ export const configSchema = z
     server: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(8080),
-        host: z.string().default("0.0.0.0"),
+        // "::" is dual-stack (IPv4 arrives as ::ffff:a.b.c.d), so probes reach the pod on
+        // IPv4-only, dual-stack and IPv6-only clusters; a host without IPv6 falls back to 0.0.0.0.
+        host: z.string().min(1).default("::"),
       })
-      .default({ port: 8080, host: "0.0.0.0" }),
+      .default({ port: 8080, host: "::" }),
     kubernetes: z
       .strictObject({
         /**

@@ -49,10 +49,7 @@ export async function startHttpServer(
         return send(404, "text/plain", "not found\n");
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
+  await listen(server, options.port, options.host);
   const { port } = server.address() as AddressInfo;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
   return {
@@ -63,4 +60,30 @@ export async function startHttpServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/** Errors that mean "this host has no IPv6", not "this port is taken" or "not allowed". */
+const NO_IPV6 = new Set(["EAFNOSUPPORT", "EADDRNOTAVAIL", "EPROTONOSUPPORT"]);
+
+/**
+ * Listens on host:port. "::" is dual-stack (Node clears IPV6_V6ONLY, whatever the host's
+ * bindv6only); on a kernel without IPv6 it falls back to 0.0.0.0, as Node's own default does.
+ */
+export async function listen(server: Server, port: number, host: string): Promise<void> {
+  const attempt = (h: string) =>
+    new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once("error", onError);
+      server.listen(port, h, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    });
+  try {
+    await attempt(host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (host !== "::" || !code || !NO_IPV6.has(code)) throw err;
+    await attempt("0.0.0.0");
+  }
 }

@@ -135,7 +135,7 @@ such as credentialsFile, certificateFile). Input: (dict "value" MAP "root" $); o
 {{- with .Values.refresh }}
 {{- $_ := set $config "refresh" . }}
 {{- end }}
-{{- $_ := set $config "server" (dict "port" (int .Values.server.port) "host" "0.0.0.0") }}
+{{- $_ := set $config "server" (dict "port" (int .Values.server.port) "host" .Values.server.host) }}
 {{- $le := dict "enabled" (eq (include "regcred.leaderElection" .) "true") "namespace" .Release.Namespace "name" (include "regcred.leaseName" .) "leaseDuration" .Values.leaderElection.leaseDuration "renewDeadline" .Values.leaderElection.renewDeadline "retryPeriod" .Values.leaderElection.retryPeriod }}
 {{- $_ := set $config "kubernetes" (dict "instance" (include "regcred.instance" .) "concurrency" (int .Values.concurrency) "events" .Values.events "leaderElection" $le) }}
 {{- $_ := set $config "log" (dict "level" .Values.log.level) }}
@@ -195,12 +195,44 @@ such as credentialsFile, certificateFile). Input: (dict "value" MAP "root" $); o
 {{- end }}
 {{- end }}
 
-{{- define "regcred.podLabels" -}}
-{{ include "regcred.labels" . }}
-{{- if .Values.cloudIdentity.azure.clientId }}
-azure.workload.identity/use: "true"
+{{/* Pod spec fields shared by the Deployment and the hook Job: pull Secrets, network, DNS. */}}
+{{- define "regcred.podCommon" -}}
+serviceAccountName: {{ include "regcred.serviceAccountName" . }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.podLabels }}
-{{ toYaml . }}
+{{- if .Values.hostNetwork }}
+hostNetwork: true
+{{- end }}
+{{- with (.Values.dnsPolicy | default (ternary "ClusterFirstWithHostNet" "" .Values.hostNetwork)) }}
+dnsPolicy: {{ . }}
+{{- end }}
+{{- with .Values.dnsConfig }}
+dnsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.hostAliases }}
+hostAliases:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/* Pod labels: podLabels first, then the chart's own, which win (the selector must match).
+Input: (dict "root" $ "component" NAME). */}}
+{{- define "regcred.podLabels" -}}
+{{- $root := .root }}
+{{- $labels := include "regcred.labels" $root | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/component" .component }}
+{{- if $root.Values.cloudIdentity.azure.clientId }}
+{{- $_ := set $labels "azure.workload.identity/use" "true" }}
+{{- end }}
+{{- range $k, $v := merge $labels (deepCopy $root.Values.podLabels) }}
+{{ $k }}: {{ $v | toString | quote }}
 {{- end }}
 {{- end }}

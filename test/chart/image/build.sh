@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds regcred's image from the repository's Dockerfile without a Docker engine, and runs it.
 #
-#   [CONFIG=a.yaml:b.yaml] test/chart/image/build.sh [TAG]      (default TAG: localhost/regcred:dev)
+#   [CONFIG=a.yaml:b.yaml] [PUSH=host:port/repo:tag PUSH_CREDS=user:pw] test/chart/image/build.sh [TAG]
+#   (default TAG: localhost/regcred:dev)
 #
 # No base image can be pulled here, so a stand-in for node:24-bookworm-slim is assembled from
 # this machine: glibc and the other shared libraries the Node binary links, the Node 24 binary
@@ -66,11 +67,27 @@ CF
   "${BUILDAH[@]}" bud --isolation chroot --layers=false -f "$CTX/Containerfile" -t "$BASE" "$CTX" >&2
 fi
 
-log "building $TAG from $ROOT/Dockerfile with NODE_IMAGE=$BASE"
+# The build's inputs (what the Dockerfile copies, plus the base) name a cache tag: suites of one
+# run that build the same tree (image.test.ts, node-install.test.ts) build it once.
+CTX_HASH=$(cd "$ROOT" && { tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+  Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src providers;
+  echo "$BASE"; } | sha256sum | cut -c1-16)
+CACHED=localhost/regcred-build:$CTX_HASH
 started=$(date +%s)
-"${BUILDAH[@]}" bud --isolation chroot --pull-never --build-arg "NODE_IMAGE=$BASE" -t "$TAG" "$ROOT" >&2
-log "built $TAG in $(($(date +%s) - started)) s"
-# The previous build of the tag is now dangling: vfs keeps full copies, so drop it.
+if "${BUILDAH[@]}" inspect --type image "$CACHED" >/dev/null 2>&1; then
+  log "reusing $CACHED (same Dockerfile, sources and base)"
+else
+  log "building $TAG from $ROOT/Dockerfile with NODE_IMAGE=$BASE"
+  "${BUILDAH[@]}" bud --isolation chroot --pull-never --build-arg "NODE_IMAGE=$BASE" -t "$CACHED" "$ROOT" >&2
+  log "built $CACHED in $(($(date +%s) - started)) s"
+  # Older trees' builds: vfs keeps full copies, so drop them.
+  for old in $("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/regcred-build:' | grep -v ":$CTX_HASH$"); do
+    "${BUILDAH[@]}" rmi -f "$old" >/dev/null 2>&1 || true
+  done
+fi
+"${BUILDAH[@]}" tag "$CACHED" "$TAG"
+echo "build_seconds=$(($(date +%s) - started))"
+# A previous image of the tag is now dangling.
 "${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
 
 # Run the image's entrypoint as the image's user (65532): the version, and who it runs as.
@@ -110,5 +127,19 @@ if [[ -n ${ONCE_KUBECONFIG:-} && -n ${ONCE_CONFIG:-} ]]; then
   else
     echo "once=exit $?"
   fi
+fi
+# With PUSH=HOST/REPO:TAG (and PUSH_CREDS=USER:PASSWORD): push the image there, as a user's CI
+# would. A loopback registry is plain HTTP (as kubelet's containerd treats it); any other host
+# must present a certificate that PUSH_CERT_DIR (a folder of *.crt) or the system trusts.
+if [[ -n ${PUSH:-} ]]; then
+  push=(push --digestfile "$STORE/pushed.digest")
+  [[ -n ${PUSH_CREDS:-} ]] && push+=(--creds "$PUSH_CREDS")
+  if [[ $PUSH == 127.0.0.1:* || $PUSH == localhost:* ]]; then
+    push+=(--tls-verify=false)
+  elif [[ -n ${PUSH_CERT_DIR:-} ]]; then
+    push+=(--cert-dir "$PUSH_CERT_DIR")
+  fi
+  "${BUILDAH[@]}" "${push[@]}" "$TAG" "docker://$PUSH" >&2
+  echo "pushed=$(cat "$STORE/pushed.digest")"
 fi
 echo "size=$("${BUILDAH[@]}" images --format '{{.Size}}' "$TAG" | head -1)"

@@ -1,5 +1,5 @@
 // Renders the chart with the rig's helm (built from test/rig/tools/helm, cached).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../../rig/util.ts";
@@ -29,15 +29,33 @@ export function helm(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   const r = spawnSync(bin, args, {
     encoding: "utf8",
     // No user helm config or cache leaks in, and none is written to $HOME.
-    env: {
-      ...process.env,
-      HELM_CONFIG_HOME: "/nonexistent",
-      HELM_CACHE_HOME: "/tmp/regcred-helm-cache",
-      ...env,
-    },
+    env: helmEnv(env),
     cwd: REPO_ROOT,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const helmEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+  ...process.env,
+  HELM_CONFIG_HOME: "/nonexistent",
+  HELM_CACHE_HOME: "/tmp/regcred-helm-cache",
+  ...env,
+});
+
+/**
+ * helm without blocking this process: for suites whose servers (a relay, a token server) run
+ * in the test process and must keep answering while helm waits.
+ */
+export function helmAsync(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<HelmResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: helmEnv(env), cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** `helm template` into parsed objects; throws with helm's stderr on failure. */

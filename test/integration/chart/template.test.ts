@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ensureTool } from "../../rig/tools.ts";
 import { REPO_ROOT } from "../../rig/util.ts";
@@ -18,7 +18,7 @@ import { CHART_DIR, CI_DIR, ciValues, helm, one, template, type K8sObject } from
 interface Container {
   name: string;
   args?: string[];
-  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext?: Record<string, unknown>;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   livenessProbe?: { httpGet?: { path: string } };
@@ -33,6 +33,7 @@ interface PodSpec {
   initContainers?: Container[];
   volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
   hostNetwork?: boolean;
+  imagePullSecrets?: { name: string }[];
   hostPID?: boolean;
   hostIPC?: boolean;
 }
@@ -257,6 +258,32 @@ describe("chart: helm lint and template", () => {
     expect(parseConfig("c.yaml", configOf(objects)).kubernetes.leaderElection.name).toBe("rc-regcred");
   });
 
+  it("RBAC: `regcred rbac` (the CLI) prints the same rules the chart renders", () => {
+    const r = spawnSync(
+      join(REPO_ROOT, "node_modules/.bin/tsx"),
+      [
+        "src/main.ts",
+        "rbac",
+        "--namespace",
+        "regcred",
+        "--service-account",
+        "rc-regcred",
+        "--lease",
+        "rc-regcred",
+      ],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const printed = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
+    const chart = template(bin, { values: [ciValues("ha")] });
+    for (const kind of ["ClusterRole", "Role"]) {
+      expect(one(chart, kind).rules, kind).toEqual(one(printed, kind).rules);
+    }
+    for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
+      expect(one(chart, kind).subjects, kind).toEqual(one(printed, kind).subjects);
+    }
+  });
+
   it("replicas: 3 turns leader election on, rolls one pod at a time; 1 replica recreates", () => {
     const ha = template(bin, { values: [ciValues("ha")] });
     expect(parseConfig("c.yaml", configOf(ha)).kubernetes.leaderElection.enabled).toBe(true);
@@ -326,6 +353,72 @@ describe("chart: helm lint and template", () => {
     expect(acrPod.metadata.labels["azure.workload.identity/use"]).toBe("true");
     const ecrPod = podTemplate(one(template(bin, { values: [ciValues("ecr")] }), "Deployment"));
     expect(ecrPod.metadata.labels["azure.workload.identity/use"]).toBeUndefined();
+  });
+
+  it("server.host reaches the config: dual-stack by default, IPv4-only when asked", () => {
+    expect(parseConfig("c.yaml", configOf(template(bin, { values: [ciValues("ghcr")] }))).server).toEqual({
+      port: 8080,
+      host: "::",
+    });
+    const v4 = template(bin, { values: [ciValues("ghcr")], set: ["server.host=0.0.0.0"] });
+    expect(parseConfig("c.yaml", configOf(v4)).server.host).toBe("0.0.0.0");
+  });
+
+  it("pod options reach the Deployment and the hook Job alike: pull Secrets, env, network, DNS, metadata", () => {
+    const objects = template(bin, {
+      values: [ciValues("ha")],
+      set: [
+        "imagePullSecrets[0].name=regcred-image-pull",
+        "extraEnv[0].name=HTTPS_PROXY",
+        "extraEnv[0].value=http://proxy.internal:3128",
+        "extraEnvFrom[0].secretRef.name=regcred-proxy",
+        "hostAliases[0].ip=10.0.0.10",
+        "hostAliases[0].hostnames[0]=registry.internal",
+        "dnsConfig.options[0].name=single-request-reopen",
+        "podAnnotations.example\\.com/team=platform",
+        "podLabels.team=platform",
+        // A pod label may not take over the selector's: the chart's own wins.
+        "podLabels.app\\.kubernetes\\.io/name=other",
+      ],
+    });
+    const dep = podTemplate(one(objects, "Deployment"));
+    const job = podTemplate(one(objects, "Job"));
+    for (const [what, pod] of [
+      ["Deployment", dep],
+      ["Job", job],
+    ] as const) {
+      const spec = pod.spec as PodSpec & Record<string, unknown>;
+      const c = spec.containers[0]! as Container & { envFrom?: unknown };
+      expect(spec.imagePullSecrets, what).toEqual([{ name: "regcred-image-pull" }]);
+      expect(c.env, what).toContainEqual({ name: "HTTPS_PROXY", value: "http://proxy.internal:3128" });
+      // After the chart's own variables, so a name given here wins (the last one counts).
+      expect(c.env!.at(-1)!.name, what).toBe("HTTPS_PROXY");
+      expect(c.envFrom, what).toEqual([{ secretRef: { name: "regcred-proxy" } }]);
+      expect(spec.hostAliases, what).toEqual([{ ip: "10.0.0.10", hostnames: ["registry.internal"] }]);
+      expect(spec.dnsConfig, what).toEqual({ options: [{ name: "single-request-reopen" }] });
+      expect(spec.hostNetwork, what).toBeUndefined();
+      expect(spec.dnsPolicy, what).toBeUndefined();
+      expect(pod.metadata.annotations, what).toMatchObject({ "example.com/team": "platform" });
+      expect(pod.metadata.labels, what).toMatchObject({
+        team: "platform",
+        "app.kubernetes.io/name": "regcred",
+      });
+      expect(restrictedViolations(spec), what).toEqual([]);
+    }
+    expect(dep.metadata.labels["app.kubernetes.io/component"]).toBe("controller");
+    expect(job.metadata.labels["app.kubernetes.io/component"]).toBe("first-write");
+  });
+
+  it("hostNetwork brings ClusterFirstWithHostNet (cluster DNS still works), and breaks restricted", () => {
+    const spec = (set: string[]) =>
+      podTemplate(one(template(bin, { values: [ciValues("ghcr")], set }), "Deployment")).spec as PodSpec &
+        Record<string, unknown>;
+    const host = spec(["hostNetwork=true"]);
+    expect(host.hostNetwork).toBe(true);
+    expect(host.dnsPolicy).toBe("ClusterFirstWithHostNet");
+    expect(restrictedViolations(host)).toEqual(["host namespaces"]);
+    expect(spec(["hostNetwork=true", "dnsPolicy=Default"]).dnsPolicy).toBe("Default");
+    expect(spec(["dnsPolicy=None", "dnsConfig.nameservers[0]=10.0.0.53"]).dnsPolicy).toBe("None");
   });
 
   it("a config change changes the pod template's checksum; an unrelated value does not", () => {
