@@ -46,9 +46,10 @@ const GRACE_MS = 15_000;
 /** After an outage ends: one capped retry (retry.max 10 s, +10% jitter), a mint and a write. */
 export const RECOVERY_ALLOWANCE_MS = 25_000;
 const LEASE = { leaseDuration: "15s", renewDeadline: "10s", retryPeriod: "2s", renewDeadlineMs: 10_000 };
-// margin 45 s: a credential refreshed on time outlives a 30 s API-server stop and a takeover.
+// margin 50 s: a credential refreshed on time outlives a 30 s API-server stop, its restart and a
+// takeover (each started alone: the timeline spaces the faults that block writes).
 const REFRESH =
-  "{ at: 0.5, jitter: 0.1, minInterval: 5s, margin: 45s, timeout: 10s, retry: { initial: 2s, max: 10s } }";
+  "{ at: 0.5, jitter: 0.1, minInterval: 5s, margin: 50s, timeout: 10s, retry: { initial: 2s, max: 10s } }";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -297,10 +298,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       "leader-kill": killLeader,
       "leader-kill-during-outage": killLeader,
       "apiserver-stop": async (f) => {
+        apiserverDown.from = Date.now();
         await c.stopApiserver();
+        const gone = Date.now();
         await sleep(f.duration! * 1000);
         await c.startApiserver();
-        return `stopped ${f.duration} s`;
+        apiserverDown.to = Date.now();
+        return `stopping took ${((gone - apiserverDown.from) / 1000).toFixed(1)} s, down ${f.duration} s, back to ready in ${((apiserverDown.to - gone) / 1000 - f.duration!).toFixed(1)} s`;
       },
       "namespaces-delete": async () => {
         await forEachLimit(churn, 10, async (name) => void (await core.deleteNamespace({ name })));
@@ -328,13 +332,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
     };
 
+    const apiserverDown: { from?: number; to?: number } = {};
     // The outage as it really ran (a slow fault before it delays it).
     const outage: { from?: number; to?: number; ended?: Promise<void> } = {};
     const outageFault = timeline.faults.find((f) => f.kind === "provider-outage")!;
     const faults: FaultRecord[] = [];
     const faultRunner = (async () => {
+      let prevEnd = t0;
       for (const f of timeline.faults) {
-        await sleep(t0 + f.at * 1000 - Date.now());
+        await sleep(Math.max(t0 + f.at * 1000, prevEnd + f.after * 1000) - Date.now());
         // Into the outage by as much as planned, however late the outage began.
         if (f.kind === "leader-kill-during-outage" && outage.from !== undefined)
           await sleep(outage.from + (f.at - outageFault.at) * 1000 - Date.now());
@@ -351,6 +357,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           say(`fault ${f.kind} failed: ${rec.note}`);
         }
         rec.endedAt = (Date.now() - t0) / 1000;
+        // An outage runs on while the next faults play: it ends on its own.
+        if (f.kind !== "provider-outage") prevEnd = Date.now();
       }
     })();
 
@@ -380,10 +388,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await Promise.all(replacements);
     await Promise.all(replicas.filter(alive).map(sample));
     const windows: Window[] = [
+      // From SIGTERM to /readyz: the provider is up, but nothing can be written.
+      { label: "apiserver", from: apiserverDown.from!, to: apiserverDown.to! },
       { label: "outage", from: outage.from!, to: outage.to! },
       { label: "recovery", from: outage.to!, to: outage.to! + RECOVERY_ALLOWANCE_MS },
     ];
     for (const r of replicas.filter(alive)) await terminate(r);
+    // The wire records beside each process's log, for a closer look at what it wrote when.
+    for (const r of replicas) {
+      writeFileSync(
+        path.join(logDir, `${r.name}.wire.json`),
+        JSON.stringify({ writes: r.proxy.writes, leaseWrites: r.proxy.leaseWrites }),
+      );
+    }
 
     return buildReport({
       run,

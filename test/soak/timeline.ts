@@ -13,8 +13,13 @@ export type FaultKind =
 
 export interface Fault {
   kind: FaultKind;
-  /** Seconds after the soak's start. */
+  /** Seconds after the soak's start, as planned. */
   at: number;
+  /**
+   * Quiet seconds after the previous fault has ended, at least: a fault that overruns pushes
+   * the next one back instead of compounding with it.
+   */
+  after: number;
   /** Seconds the fault lasts (stops and outages). */
   duration?: number;
 }
@@ -25,8 +30,6 @@ export interface TimelineOptions {
   apiserverStopS?: number;
   /** Quiet time after the outage ends: recovery plus at least one healthy refresh. */
   tailS?: number;
-  /** Shortest gap between faults, seconds. */
-  minGapS?: number;
 }
 
 export interface Timeline {
@@ -35,19 +38,36 @@ export interface Timeline {
   faults: Fault[];
 }
 
-/** Seconds a run needs at least, to hold every fault with the shortest gaps. */
-export function minimumDurationS(opts: TimelineOptions): number {
-  const { apiserverStopS = 30, tailS = 45, minGapS = 8 } = opts;
-  return 6 * minGapS + apiserverStopS + outageSeconds(opts.maxLifetimeS) + tailS;
-}
+// The least quiet time before each fault. A leader kill needs its takeover (lease 15 s plus a
+// retry) done before the API server stops, and the API server's return needs the same before
+// the next fault; otherwise two faults block writes back to back and no daemon could keep a
+// credential alive through both.
+const SEQUENCE: Array<{ kind: FaultKind; gap: number }> = [
+  { kind: "namespaces-create", gap: 8 },
+  { kind: "leader-kill", gap: 8 },
+  { kind: "apiserver-stop", gap: 25 },
+  { kind: "namespaces-delete", gap: 25 },
+  { kind: "config-change", gap: 8 },
+  { kind: "provider-outage", gap: 20 },
+];
 
 /** An outage longer than one credential lifetime, with room for the last good one to lapse. */
 export function outageSeconds(maxLifetimeS: number): number {
   return maxLifetimeS + 15;
 }
 
-export function buildTimeline(durationS: number, opts: TimelineOptions): Timeline {
+function fixedSeconds(opts: TimelineOptions): number {
   const { apiserverStopS = 30, tailS = 45 } = opts;
+  return apiserverStopS + outageSeconds(opts.maxLifetimeS) + tailS;
+}
+
+/** Seconds a run needs at least, to hold every fault with the shortest gaps. */
+export function minimumDurationS(opts: TimelineOptions): number {
+  return fixedSeconds(opts) + SEQUENCE.reduce((a, s) => a + s.gap, 0);
+}
+
+export function buildTimeline(durationS: number, opts: TimelineOptions): Timeline {
+  const { apiserverStopS = 30 } = opts;
   const outageS = outageSeconds(opts.maxLifetimeS);
   const min = minimumDurationS(opts);
   if (durationS < min) {
@@ -55,25 +75,21 @@ export function buildTimeline(durationS: number, opts: TimelineOptions): Timelin
       `a soak of ${durationS} s cannot hold every fault: it needs at least ${min} s (${(min / 60).toFixed(1)} minutes)`,
     );
   }
-  const gap = (durationS - apiserverStopS - outageS - tailS) / 6;
-  const t = (n: number) => Math.round(n);
-  const apiserverAt = 3 * gap;
-  const deleteAt = apiserverAt + apiserverStopS + gap;
-  const configAt = deleteAt + gap;
-  const outageAt = configAt + gap;
-  return {
-    durationS,
-    outageS,
-    faults: [
-      { kind: "namespaces-create", at: t(gap) },
-      { kind: "leader-kill", at: t(2 * gap) },
-      { kind: "apiserver-stop", at: t(apiserverAt), duration: apiserverStopS },
-      { kind: "namespaces-delete", at: t(deleteAt) },
-      { kind: "config-change", at: t(configAt) },
-      { kind: "provider-outage", at: t(outageAt), duration: outageS },
+  // Time beyond the minimum is spread evenly over the gaps: a long run is mostly quiet.
+  const extra = (durationS - min) / SEQUENCE.length;
+  const faults: Fault[] = [];
+  let t = 0;
+  for (const { kind, gap } of SEQUENCE) {
+    t += gap + extra;
+    const duration =
+      kind === "apiserver-stop" ? apiserverStopS : kind === "provider-outage" ? outageS : undefined;
+    faults.push({ kind, at: Math.round(t), after: gap, ...(duration ? { duration } : {}) });
+    if (kind === "apiserver-stop") t += apiserverStopS;
+    if (kind === "provider-outage") {
       // A new leader while the provider fails and the cluster still holds a valid credential:
       // it must keep that credential, not rewrite Secrets without it.
-      { kind: "leader-kill-during-outage", at: t(outageAt + Math.min(10, gap)) },
-    ],
-  };
+      faults.push({ kind: "leader-kill-during-outage", at: Math.round(t + 10), after: 0 });
+    }
+  }
+  return { durationS, outageS, faults };
 }
