@@ -38,6 +38,14 @@ export function chartNodeOptions(root: string): string {
   return values.nodeOptions ?? "";
 }
 
+/**
+ * The daemon's entry point: the build in dist/, or SOAK_DAEMON_ENTRY (relative to the
+ * repository) to soak another build, e.g. one broken on purpose to see a target go red.
+ */
+export function daemonEntry(): string {
+  return process.env.SOAK_DAEMON_ENTRY ?? "dist/src/main.js";
+}
+
 export async function startReplica(opts: {
   root: string;
   name: string;
@@ -51,7 +59,7 @@ export async function startReplica(opts: {
   const out = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
-    ["dist/src/main.js", "run", "-c", opts.configFile, "--kubeconfig", opts.kubeconfig],
+    [daemonEntry(), "run", "-c", opts.configFile, "--kubeconfig", opts.kubeconfig],
     {
       cwd: opts.root,
       stdio: ["ignore", "ignore", "pipe"],

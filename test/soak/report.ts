@@ -4,7 +4,7 @@ import type { Accounting, Category, Window } from "./accounting.ts";
 import { CATEGORIES } from "./accounting.ts";
 import type { LeaseWrite, WireWrite } from "./api-proxy.ts";
 import type { Prober } from "./prober.ts";
-import type { Replica } from "./replicas.ts";
+import { daemonEntry, type Replica } from "./replicas.ts";
 import type { FaultKind } from "./timeline.ts";
 import type { UpstreamCall } from "./upstream.ts";
 
@@ -55,6 +55,8 @@ export interface ProcessReport {
 
 export interface SoakReport {
   run: string;
+  /** The daemon build soaked (dist/src/main.js unless SOAK_DAEMON_ENTRY says otherwise). */
+  daemon: string;
   logs: string;
   startedAt: string;
   durationS: number;
@@ -243,6 +245,7 @@ export function buildReport(input: {
 
   return {
     run: input.run,
+    daemon: daemonEntry(),
     logs: input.dir,
     startedAt: new Date(t0).toISOString(),
     durationS: input.durationS,
@@ -283,7 +286,7 @@ function pad(s: string, n: number): string {
 export function formatReport(r: SoakReport): string {
   const lines: string[] = [];
   lines.push(
-    `soak ${r.run}: ${r.durationS} s, credentials living ${r.lifetimeS.min}-${r.lifetimeS.max} s, probe every ${r.probeIntervalS} s, refresh ${r.refresh}`,
+    `soak ${r.run} of ${r.daemon}: ${r.durationS} s, credentials living ${r.lifetimeS.min}-${r.lifetimeS.max} s, probe every ${r.probeIntervalS} s, refresh ${r.refresh}`,
   );
   lines.push("");
   lines.push("faults (s after start):");
