@@ -280,7 +280,8 @@ export function buildReport(input: {
 }
 
 function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + " ".repeat(n - s.length);
+  // At least one space: an overlong cell must not run into the next one.
+  return s.length >= n ? `${s} ` : s + " ".repeat(n - s.length);
 }
 
 export function formatReport(r: SoakReport): string {
