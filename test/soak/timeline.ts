@@ -28,7 +28,10 @@ export interface TimelineOptions {
   /** Longest credential lifetime, seconds: the outage must outlast it. */
   maxLifetimeS: number;
   apiserverStopS?: number;
-  /** Quiet time after the outage ends: recovery plus at least one healthy refresh. */
+  /**
+   * Quiet time after the outage ends (default: one longest lifetime plus 15 s): the token
+   * minted on recovery must be refreshed by schedule, not by a takeover, before it lapses.
+   */
   tailS?: number;
 }
 
@@ -57,7 +60,7 @@ export function outageSeconds(maxLifetimeS: number): number {
 }
 
 function fixedSeconds(opts: TimelineOptions): number {
-  const { apiserverStopS = 30, tailS = 45 } = opts;
+  const { apiserverStopS = 30, tailS = opts.maxLifetimeS + 15 } = opts;
   return apiserverStopS + outageSeconds(opts.maxLifetimeS) + tailS;
 }
 

@@ -1,11 +1,11 @@
-// The soak's short form (every fault kind, compressed into 5 minutes), as CI runs it: the whole
+// The soak's short form (every fault kind, compressed into 6 minutes), as CI runs it: the whole
 // of "never drop a working credential" against real processes, a real API server and a real
 // registry. `npm run soak` is the 20-minute form with the same targets.
 import { describe, expect, it } from "vitest";
 import { formatReport } from "../../soak/report.ts";
 import { runSoak } from "../../soak/run.ts";
 
-const MINUTES = Number(process.env.SOAK_MINUTES ?? 5);
+const MINUTES = Number(process.env.SOAK_MINUTES ?? 6);
 
 describe("soak (short form)", () => {
   it(
