@@ -4,7 +4,9 @@
 import type { NodeClient } from "../../rig/node.ts";
 import { sharedCluster } from "../../rig/shared.ts";
 import { runDaemonAndReadBack, type ReadBackSecret } from "../e2e/read-back.ts";
-import { createPod, podBody, pulledMessage, waitRunning } from "./pods.ts";
+import { createNamespaces } from "../../rig/namespaces.ts";
+import { dockerConfigJson } from "../../rig/registry.ts";
+import { createPod, podBody, pulledMessage, waitPullFailure, waitRunning, type PullFailure } from "./pods.ts";
 
 export interface KubeletPull {
   namespace: string;
@@ -75,4 +77,32 @@ export async function daemonThenKubeletPull(
     },
   });
   return { secrets: result.secrets, pulls, logs: result.logs() };
+}
+
+/**
+ * The negative control: in a fresh namespace, a Pod whose only pull Secret holds `auth` for the
+ * image's host fails to pull. Returns the Pod's waiting reason and the kubelet's Failed events.
+ */
+export async function pullWithWrongSecret(
+  image: string,
+  auths: Record<string, { username: string; password: string }>,
+): Promise<PullFailure> {
+  const kc = sharedCluster().kubeConfig();
+  const { CoreV1Api } = await import("@kubernetes/client-node");
+  const ns = await createNamespaces(kc, "node-wrong", 1);
+  try {
+    const namespace = ns.names[0]!;
+    await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: "wrong" },
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": Buffer.from(dockerConfigJson(auths)).toString("base64") },
+      },
+    });
+    await createPod(kc, namespace, podBody("denied", image, { imagePullSecrets: ["wrong"] }));
+    return await waitPullFailure(kc, namespace, "denied");
+  } finally {
+    await ns.cleanup();
+  }
 }

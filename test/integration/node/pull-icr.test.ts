@@ -3,19 +3,15 @@
 // naming it pulls us.icr.io/team-ns/icr-app:v1, served by the rig's registry under that name over
 // TLS, which accepts exactly iambearer with the token IAM issued. A Pod whose Secret holds a token
 // with one character changed is refused with 401 (negative control).
-import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { greetingOf, pushRunnableImage } from "../../rig/app-image.ts";
-import { createNamespaces } from "../../rig/namespaces.ts";
 import type { NodeClient } from "../../rig/node.ts";
 import { serveRegistryAt, type ServedHost } from "../../rig/registry-hosts.ts";
-import { dockerConfigJson, startRegistry, type Registry } from "../../rig/registry.ts";
-import { sharedCluster } from "../../rig/shared.ts";
+import { startRegistry, type Registry } from "../../rig/registry.ts";
 import { sharedNode } from "../../rig/shared-node.ts";
 import { authsOf } from "../e2e/read-back.ts";
 import { icrProviders, icrRegistryYaml, startIcrIam, type IcrIam } from "../e2e/icr-setup.ts";
-import { daemonThenKubeletPull } from "./kubelet-pull.ts";
-import { createPod, podBody, waitPullFailure } from "./pods.ts";
+import { daemonThenKubeletPull, pullWithWrongSecret } from "./kubelet-pull.ts";
 
 const DOMAIN = "us.icr.io";
 const BEARER = "iambearer";
@@ -67,31 +63,10 @@ describe("node: icr provider -> Secret -> kubelet pull from us.icr.io", () => {
 
   it("control: a token with one character changed is refused, ErrImagePull with 401", async () => {
     expect(token).not.toBe("");
-    const kc = sharedCluster().kubeConfig();
-    const core = kc.makeApiClient(CoreV1Api);
-    const ns = await createNamespaces(kc, "node-icr-wrong", 1);
-    try {
-      const namespace = ns.names[0]!;
-      const wrong = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
-      await core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name: "wrong" },
-          type: "kubernetes.io/dockerconfigjson",
-          data: {
-            ".dockerconfigjson": Buffer.from(
-              dockerConfigJson({ [DOMAIN]: { username: BEARER, password: wrong } }),
-            ).toString("base64"),
-          },
-        },
-      });
-      await createPod(kc, namespace, podBody("denied", image, { imagePullSecrets: ["wrong"] }));
-      const failure = await waitPullFailure(kc, namespace, "denied");
-      expect(["ErrImagePull", "ImagePullBackOff"]).toContain(failure.reason);
-      expect(failure.failedEvents.join("\n")).toContain(`Failed to pull image "${image}"`);
-      expect(failure.failedEvents.join("\n")).toContain("401 Unauthorized");
-    } finally {
-      await ns.cleanup();
-    }
+    const wrong = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
+    const failure = await pullWithWrongSecret(image, { [DOMAIN]: { username: BEARER, password: wrong } });
+    expect(["ErrImagePull", "ImagePullBackOff"]).toContain(failure.reason);
+    expect(failure.failedEvents.join("\n")).toContain(`Failed to pull image "${image}"`);
+    expect(failure.failedEvents.join("\n")).toContain("401 Unauthorized");
   });
 });

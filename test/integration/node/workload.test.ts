@@ -17,8 +17,8 @@ import { dockerConfigJson, startRegistry, type Registry } from "../../rig/regist
 import { sharedCluster } from "../../rig/shared.ts";
 import { sharedNode } from "../../rig/shared-node.ts";
 import { authsOf, runDaemonAndReadBack } from "../e2e/read-back.ts";
-import { daemonThenKubeletPull } from "./kubelet-pull.ts";
-import { createPod, podBody, pulledMessage, waitPullFailure, waitRunning } from "./pods.ts";
+import { daemonThenKubeletPull, pullWithWrongSecret } from "./kubelet-pull.ts";
+import { podBody, pulledMessage, waitRunning } from "./pods.ts";
 
 const CORP = "registry.corp.example:5443";
 const kc = sharedCluster().kubeConfig();
@@ -152,30 +152,13 @@ describe("node: workloads pull with regcred's Secrets", () => {
   });
 
   it("control: a Pod whose Secret holds a wrong password gets ErrImagePull with 401 Unauthorized", async () => {
-    const ns = await createNamespaces(kc, "node-wrong", 1);
-    try {
-      const namespace = ns.names[0]!;
-      await core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name: "wrong" },
-          type: "kubernetes.io/dockerconfigjson",
-          data: {
-            ".dockerconfigjson": b64(
-              dockerConfigJson({ [CORP]: { username: "corp-bot", password: "corp-pass-0" } }),
-            ),
-          },
-        },
-      });
-      // The image is on the node already (previous test): the kubelet must still check this
-      // Pod's credentials with the registry (KubeletEnsureSecretPulledImages).
-      await createPod(kc, namespace, podBody("denied", corpImage, { imagePullSecrets: ["wrong"] }));
-      const failure = await waitPullFailure(kc, namespace, "denied");
-      expect(["ErrImagePull", "ImagePullBackOff"]).toContain(failure.reason);
-      expect(failure.failedEvents.join("\n")).toContain(`Failed to pull image "${corpImage}"`);
-      expect(failure.failedEvents.join("\n")).toContain("401 Unauthorized");
-    } finally {
-      await ns.cleanup();
-    }
+    // The image is on the node already (previous test): the kubelet must still check this
+    // Pod's credentials with the registry (KubeletEnsureSecretPulledImages).
+    const failure = await pullWithWrongSecret(corpImage, {
+      [CORP]: { username: "corp-bot", password: "corp-pass-0" },
+    });
+    expect(["ErrImagePull", "ImagePullBackOff"]).toContain(failure.reason);
+    expect(failure.failedEvents.join("\n")).toContain(`Failed to pull image "${corpImage}"`);
+    expect(failure.failedEvents.join("\n")).toContain("401 Unauthorized");
   });
 });
