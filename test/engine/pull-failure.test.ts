@@ -52,8 +52,9 @@ describe("classifyPodEvent", () => {
 describe("registriesForImage", () => {
   const keys = new Map<string, string[]>([
     ["prod-ecr", [H]],
-    ["ghcr-org", ["ghcr.io/org"]],
+    // Listed least specific first: the order must come from kubelet's rule, not from here.
     ["ghcr-all", ["ghcr.io"]],
+    ["ghcr-org", ["ghcr.io/org"]],
     ["hub", ["https://index.docker.io/v1/"]],
     ["acr", ["*.azurecr.io"]],
   ]);
