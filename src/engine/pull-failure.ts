@@ -4,7 +4,7 @@
  * refused for its credential, or pull Secrets the Pod names that do not exist. Pure: the
  * watch lives in src/kube/pull-failures.ts.
  */
-import { imageRepository, urlsMatch, keyringKey } from "./keyring.ts";
+import { lookup, type KeyringSecret } from "./keyring.ts";
 
 export type PullFailure =
   { kind: "auth"; image: string; status: 401 | 403 | null } | { kind: "missing-secrets"; secrets: string[] };
@@ -48,22 +48,22 @@ export function classifyPodEvent(event: PodEvent): PullFailure | null {
 
 /**
  * The managed registries whose keys kubelet would try for `image`, in kubelet's order (a
- * failed pull means each of them was refused).
+ * failed pull means each of them was refused): kubelet's own lookup, with one pull Secret per
+ * registry holding that registry's keys.
  */
 export function registriesForImage(
   keysByRegistry: ReadonlyMap<string, readonly string[]>,
   image: string,
 ): string[] {
-  const parsed = imageRepository(image);
-  if (!parsed.ok) return [];
-  const entries: Array<{ key: string; registry: string }> = [];
-  for (const [registry, keys] of keysByRegistry)
-    for (const k of keys) entries.push({ key: keyringKey(k), registry });
-  // Reverse byte order over the keys, as kubelet's index; Docker Hub's fallback last.
-  entries.sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
-  let found = entries.filter((e) => urlsMatch(e.key, parsed.repository)).map((e) => e.registry);
-  if (found.length === 0 && parsed.repository.startsWith("docker.io/")) {
-    found = entries.filter((e) => e.key === "index.docker.io").map((e) => e.registry);
-  }
-  return [...new Set(found)];
+  const secrets: KeyringSecret[] = [...keysByRegistry].map(([registry, keys]) => ({
+    name: registry,
+    type: "kubernetes.io/dockerconfigjson",
+    data: {
+      ".dockerconfigjson": JSON.stringify({
+        auths: Object.fromEntries(keys.map((k) => [k, { username: "", password: "" }])),
+      }),
+    },
+  }));
+  const found = lookup(secrets, image);
+  return found.ok ? [...new Set(found.hits.map((h) => h.secret))] : [];
 }

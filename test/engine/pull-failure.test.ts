@@ -69,6 +69,8 @@ describe("registriesForImage", () => {
   it("maps a Docker Hub short name to the legacy key, and an unmanaged registry to nothing", () => {
     expect(registriesForImage(keys, "nginx")).toEqual(["hub"]);
     expect(registriesForImage(keys, "team/app:v1")).toEqual(["hub"]);
+    // kubelet's fallback quirk: a first path part without a dot or port is Docker Hub's.
+    expect(registriesForImage(keys, "localhost/x")).toEqual(["hub"]);
     expect(registriesForImage(keys, "quay.io/x/y")).toEqual([]);
     expect(registriesForImage(keys, "a.b.azurecr.io/app")).toEqual([]);
   });
