@@ -3,6 +3,7 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "charts/**", "coverage/**"] },
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs", globals: { module: "writable" } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

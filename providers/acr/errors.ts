@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
+import { networkCode } from "../kit.ts";
 
 /**
  * Entra ID error codes (AADSTS...) worth telling apart, by what the operator has to do.
@@ -96,5 +96,3 @@ export function transportError(err: unknown, what: string): ProviderError {
   if (net) return new ProviderError("network", `${what}: ${net}`, { cause: err });
   return new ProviderError("unknown", `${what}: ${message}`, { cause: err });
 }
-
-export { networkCode } from "../network.ts";

@@ -1,6 +1,6 @@
 import { ProviderError } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { httpReason, isAbort, transportError } from "./errors.ts";
+import { registerSecret } from "../kit.ts";
 
 /** ACR's username for a refresh token obtained through the exchange. */
 export const ACR_REFRESH_USERNAME = "00000000-0000-0000-0000-000000000000";

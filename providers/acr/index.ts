@@ -1,6 +1,5 @@
 import type { TokenCredential, TokenCredentialOptions } from "@azure/identity";
 import type { Credential, MintHint, Provider, ProviderContext, ProviderDefinition } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { acrSchema, type AcrSettings } from "./schema.ts";
 import { ACR_SCOPE, CLOUDS, armScope, cloudOfRegistry, registryNameOf, type AzureCloud } from "./clouds.ts";
 import { credentialSource } from "./credential.ts";
@@ -12,6 +11,7 @@ import {
   type IssuedPassword,
   type RegistryManagement,
 } from "./scoped-token.ts";
+import { registerSecret } from "../kit.ts";
 
 /** What talks to Azure, injectable so tests can point it at local servers. */
 export interface AcrClients {

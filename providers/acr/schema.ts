@@ -1,9 +1,6 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
-import { duration } from "../../src/config/duration.ts";
 import { CLOUD_NAMES, CLOUDS, cloudOfRegistry } from "./clouds.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline, duration } from "../kit.ts";
 
 /** How regcred gets its Entra ID token. */
 export const AUTH_MODES = ["default", "workloadIdentity", "managedIdentity", "servicePrincipal"] as const;

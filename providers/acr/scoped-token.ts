@@ -2,10 +2,10 @@ import type { TokenCredential } from "@azure/identity";
 import type { Logger } from "pino";
 import type { ContainerRegistryManagementClient, TokenPassword } from "@azure/arm-containerregistry";
 import { ProviderError, type Credential } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { armScope, type AzureCloud } from "./clouds.ts";
 import type { AcrSettings } from "./schema.ts";
 import { entraError, httpReason, isAbort, transportError } from "./errors.ts";
+import { registerSecret } from "../kit.ts";
 
 type ScopedToken = NonNullable<AcrSettings["scopedToken"]>;
 type Slot = "password1" | "password2";

@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
+import { networkCode } from "../kit.ts";
 
 /**
  * AWS error codes by what the operator has to do. ECR and STS spell some differently
@@ -81,5 +81,3 @@ export function awsError(err: unknown, what: string): ProviderError {
 export function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === "AbortError");
 }
-
-export { networkCode } from "../network.ts";

@@ -11,8 +11,6 @@ import {
   type ProviderContext,
   type ProviderDefinition,
 } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { normalizeRegistryKey } from "../../src/engine/registry-key.ts";
 import { ecrSchema, regionsOf, type EcrSettings } from "./schema.ts";
 import { ECR_PUBLIC_HOST, parseEcrHost } from "./hosts.ts";
 import {
@@ -23,6 +21,7 @@ import {
   type CredentialFactories,
 } from "./credentials.ts";
 import { awsError, isAbort } from "./errors.ts";
+import { registerSecret, normalizeRegistryKey } from "../kit.ts";
 
 /** What talks to AWS, injectable so tests can point it at moto or nock. */
 export interface EcrClients extends CredentialFactories {

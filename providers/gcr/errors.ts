@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { isNetworkCode } from "../network.ts";
+import { isNetworkCode } from "../kit.ts";
 
 // What google-auth-library's errors carry: GaxiosError fields (status, code, response), also
 // copied onto the plain Error its STS client throws for OAuth error responses.

@@ -14,9 +14,9 @@ import {
   type ProviderContext,
   type ProviderDefinition,
 } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { classifyGoogleError } from "./errors.ts";
 import { CLOUD_PLATFORM_SCOPE, gcrSchema, type GcrSettings } from "./schema.ts";
+import { registerSecret } from "../kit.ts";
 
 /** What docker and kubelet send as the username with a Google OAuth2 access token. */
 export const GCR_USERNAME = "oauth2accesstoken";

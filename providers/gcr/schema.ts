@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { duration, formatDuration } from "../../src/config/duration.ts";
+import { registryEntry, registryKey, duration, formatDuration } from "../kit.ts";
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
 

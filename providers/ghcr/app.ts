@@ -1,9 +1,8 @@
 import { createPrivateKey, sign, type KeyObject } from "node:crypto";
 import type { Logger } from "pino";
-import { ProviderError } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { describeRef, type SecretRef } from "../../src/config/secret-ref.ts";
+import { ProviderError, type SecretRef } from "../contract.ts";
 import { GitHubApiError, callGitHub, type Fetch, type GitHubResponse } from "./github.ts";
+import { registerSecret, describeRef } from "../kit.ts";
 
 export interface AppSettings {
   appId?: number | string | undefined;

@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { version } from "../../src/version.ts";
+import { version } from "../kit.ts";
 
 export type Fetch = typeof globalThis.fetch;
 

@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const GITHUB_API = "https://api.github.com";
 

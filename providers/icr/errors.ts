@@ -1,6 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
 import { iamErrorResponse, type IamErrorResponse } from "./schema.ts";
+import { networkCode } from "../kit.ts";
 
 /**
  * IAM error codes worth telling apart, by what the operator has to do. IAM answers a credential

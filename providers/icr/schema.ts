@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const IAM_ENDPOINT = "https://iam.cloud.ibm.com";
 /** Where IKS and ROKS docs project the service account token for IAM (audience "iam"). */

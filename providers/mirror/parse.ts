@@ -1,9 +1,13 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { ProviderError, type Credential } from "../contract.ts";
-import { normalizeRegistryKey } from "../../src/engine/registry-key.ts";
-import { ANNOTATION_EXPIRES, LABEL_MANAGED_BY, SECRET_TYPE } from "../../src/engine/plan.ts";
-import { registerAuth } from "../../src/observe/redact.ts";
 import type { MirrorSettings } from "./schema.ts";
+import {
+  normalizeRegistryKey,
+  ANNOTATION_EXPIRES,
+  LABEL_MANAGED_BY,
+  SECRET_TYPE,
+  registerAuth,
+} from "../kit.ts";
 
 export const LEGACY_TYPE = "kubernetes.io/dockercfg";
 

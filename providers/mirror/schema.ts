@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey, resourceName } from "../../src/config/registry-entry.ts";
+import { registryEntry, registryKey, resourceName } from "../kit.ts";
 
 /** Secret names are DNS subdomains (dots allowed), unlike namespaces. */
 const secretName = z

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { RefreshPolicy } from "../config/refresh.ts";
-import { formatDuration } from "../config/duration.ts";
+import type { RefreshPolicy } from "../base/refresh.ts";
+import { formatDuration } from "../base/duration.ts";
 import {
   failureReason,
   ProviderError,
@@ -8,7 +8,7 @@ import {
   type FailureReason,
   type Provider,
 } from "../../providers/contract.ts";
-import { RedactionScope, redact, registerAuth } from "../observe/redact.ts";
+import { RedactionScope, redact, registerAuth } from "../base/redact.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { backoffDelay, earliestExpiry, refreshDelay, shortLived, type Random } from "./schedule.ts";
 import { nodeCron, type CronStarter } from "./cron.ts";

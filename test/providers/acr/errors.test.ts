@@ -4,7 +4,8 @@ import {
   AuthenticationError,
   CredentialUnavailableError,
 } from "@azure/identity";
-import { entraError, networkCode, transportError } from "../../../providers/acr/errors.ts";
+import { entraError, transportError } from "../../../providers/acr/errors.ts";
+import { networkCode } from "../../../providers/network.ts";
 
 /** Entra's error body, as the token endpoint sends it. */
 function entraBody(code: number, text: string) {

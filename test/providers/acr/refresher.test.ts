@@ -3,7 +3,7 @@
 // recovery needs no restart, and no token or secret reaches the logs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import {

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import nock from "nock";
 import type { Credential, Provider } from "../../../providers/contract.ts";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { FakeArmToken, TOKEN, armCredential, scopedProvider, type SlotName } from "./fake-arm.ts";
 import { captureLog } from "./harness.ts";

@@ -4,7 +4,7 @@ import nock from "nock";
 import { describe, expect, it } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { SECRET_ACCESS_KEY, STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
 import { nockedAws } from "./nocked.ts";
 

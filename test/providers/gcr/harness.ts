@@ -3,7 +3,7 @@ import { createGcrProvider } from "../../../providers/gcr/index.ts";
 import { gcrSchema } from "../../../providers/gcr/schema.ts";
 import { ProviderError, type Provider } from "../../../providers/contract.ts";
 import { createSecretReader } from "../../../src/config/secret-reader.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import { Refresher } from "../../../src/engine/refresher.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { captureLogger } from "../../helpers/log.ts";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeGitHub } from "./fake-github.ts";
 import { ghcr, tempDir, underRefresher, waitFor, warnings, writeSecret } from "./setup.ts";
 import { captureLogger } from "../../helpers/log.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 
 const APP_ID = 424242;
 const CLIENT_ID = "Iv23liFakeClient0001";

@@ -6,7 +6,7 @@ import { ghcrSchema } from "../../../providers/ghcr/schema.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import { createSecretReader } from "../../../src/config/secret-reader.ts";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { captureLogger } from "../../helpers/log.ts";
 

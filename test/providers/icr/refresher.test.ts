@@ -4,7 +4,7 @@
 // back off without a hot loop, and neither the API key nor any token reaches the logs.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import { captureLogger } from "../../helpers/log.ts";

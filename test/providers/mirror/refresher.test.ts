@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import { captureLogger } from "../../helpers/log.ts";
