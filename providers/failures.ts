@@ -54,7 +54,7 @@ export function reasonFor(failure: UpstreamFailure, table: ReasonTable = {}): Fa
 
 /** Aborts (the refresher's timeout, shutdown) pass through untouched: the refresher names them. */
 export function isAbort(err: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || isTimeout(err);
+  return signal.aborted || (err as { name?: unknown } | null)?.name === "AbortError";
 }
 
 /** Error texts can quote a server's whole answer; keep messages to a line's worth. */

@@ -1,6 +1,6 @@
 import { ProviderError } from "../contract.ts";
-import { httpReason, isAbort, transportError } from "./errors.ts";
-import { registerSecret } from "../kit.ts";
+import { transportError } from "./errors.ts";
+import { registerSecret, isAbort, statusReason } from "../kit.ts";
 
 /** ACR's username for a refresh token obtained through the exchange. */
 export const ACR_REFRESH_USERNAME = "00000000-0000-0000-0000-000000000000";
@@ -69,7 +69,7 @@ export async function exchangeToken(input: {
   const options = requestId ? { requestId } : {};
   if (!response.ok) {
     throw new ProviderError(
-      httpReason(response.status),
+      statusReason(response.status),
       `${what}: HTTP ${response.status}${errorDetail(text)}`,
       options,
     );

@@ -4,14 +4,14 @@ import { acrSchema, type AcrSettings } from "./schema.ts";
 import { ACR_SCOPE, CLOUDS, armScope, cloudOfRegistry, registryNameOf, type AzureCloud } from "./clouds.ts";
 import { credentialSource } from "./credential.ts";
 import { ACR_REFRESH_USERNAME, exchangeToken, jwtPayload } from "./exchange.ts";
-import { entraError, isAbort } from "./errors.ts";
+import { entraError } from "./errors.ts";
 import {
   generateScopedPassword,
   managementClient,
   type IssuedPassword,
   type RegistryManagement,
 } from "./scoped-token.ts";
-import { registerSecret } from "../kit.ts";
+import { registerSecret, isAbort } from "../kit.ts";
 
 /** What talks to Azure, injectable so tests can point it at local servers. */
 export interface AcrClients {

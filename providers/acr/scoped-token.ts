@@ -4,8 +4,8 @@ import type { ContainerRegistryManagementClient, TokenPassword } from "@azure/ar
 import { ProviderError, type Credential } from "../contract.ts";
 import { armScope, type AzureCloud } from "./clouds.ts";
 import type { AcrSettings } from "./schema.ts";
-import { entraError, httpReason, isAbort, transportError } from "./errors.ts";
-import { registerSecret } from "../kit.ts";
+import { entraError, transportError } from "./errors.ts";
+import { registerSecret, isAbort, statusReason } from "../kit.ts";
 
 type ScopedToken = NonNullable<AcrSettings["scopedToken"]>;
 type Slot = "password1" | "password2";
@@ -185,7 +185,7 @@ function armError(err: unknown, what: string): ProviderError {
     const requestId =
       e.response?.headers?.get("x-ms-correlation-request-id") ?? e.response?.headers?.get("x-ms-request-id");
     return new ProviderError(
-      httpReason(e.statusCode),
+      statusReason(e.statusCode),
       `${what}: HTTP ${e.statusCode} ${e.code ?? ""}: ${e.message ?? ""}`.trim(),
       {
         cause: err,

@@ -20,8 +20,8 @@ import {
   type AwsIdentity,
   type CredentialFactories,
 } from "./credentials.ts";
-import { awsError, isAbort } from "./errors.ts";
-import { registerSecret, normalizeRegistryKey } from "../kit.ts";
+import { awsError } from "./errors.ts";
+import { registerSecret, normalizeRegistryKey, isAbort } from "../kit.ts";
 
 /** What talks to AWS, injectable so tests can point it at moto or nock. */
 export interface EcrClients extends CredentialFactories {

@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { version } from "../kit.ts";
+import { reasonFor, statusReason, version } from "../kit.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -59,9 +59,11 @@ export async function callGitHub(apiUrl: string, req: GitHubRequest, fetch: Fetc
     });
   } catch (err) {
     if (req.signal.aborted) throw req.signal.reason;
-    throw new ProviderError("network", `cannot reach ${req.method} ${url}: ${networkCause(err)}`, {
-      cause: err,
-    });
+    throw new ProviderError(
+      reasonFor({ err, noAnswer: true }),
+      `cannot reach ${req.method} ${url}: ${networkCause(err)}`,
+      { cause: err },
+    );
   }
   const text = await res.text().catch(() => "");
   let body: unknown = text;
@@ -73,6 +75,9 @@ export async function callGitHub(apiUrl: string, req: GitHubRequest, fetch: Fetc
   if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body };
   throw classifyFailure(req.method, url, { status: res.status, headers: res.headers, body });
 }
+
+// 422: the installation lacks the requested permission, or a listed repository is not in it.
+const GITHUB = { statuses: { 422: "access_denied" } } as const;
 
 /**
  * GitHub's failure shapes, in the vocabulary every provider shares. Rate limits come first: a
@@ -93,17 +98,8 @@ export function classifyFailure(method: string, url: string, res: GitHubResponse
     if (retryAfter !== null) hint = ` (retry after ${retryAfter}s)`;
     else if (remaining === "0" && reset > 0)
       hint = ` (limit resets at ${new Date(reset * 1000).toISOString()})`;
-  } else if (status === 401) {
-    reason = "bad_credentials";
-  } else if (status === 403) {
-    reason = "access_denied";
-  } else if (status === 404) {
-    reason = "not_found";
-  } else if (status === 422) {
-    // The installation lacks the requested permission, or a listed repository is not in it.
-    reason = "access_denied";
   } else {
-    reason = "unknown";
+    reason = statusReason(status, GITHUB);
   }
   return new GitHubApiError(reason, `${what}${hint}`, res);
 }

@@ -66,7 +66,8 @@ describe("ecr: classify (by AWS error code)", () => {
     ["ThrottlingException", "throttled"],
     ["TooManyRequestsException", "throttled"],
     ["Throttling", "throttled"],
-    ["TimeoutError", "network"],
+    ["TimeoutError", "timeout"],
+    ["RequestTimeoutException", "timeout"],
     ["ServerException", "unknown"],
   ];
   it.each(table)("%s -> %s", (name, reason) => {

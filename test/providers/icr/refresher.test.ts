@@ -165,7 +165,7 @@ describe("icr provider under the refresher", () => {
     let [status] = r.refresher.status();
     expect(status).toMatchObject({ state: "failing", usable: true, consecutiveFailures: 11 });
     expect(status!.lastError).toMatchObject({
-      reason: "unknown",
+      reason: "network",
       message: expect.stringContaining("[503 BXNIM0501E] Service temporarily unavailable."),
     });
     expect(r.refresher.credentials().get("icr")).toBe(good);
