@@ -77,8 +77,7 @@ export function createAcrProvider(
     }
     registerSecret(accessToken);
     // The token's own tenant (a GUID, even when tenantId is configured as a domain name).
-    const tid = jwtPayload(accessToken)?.["tid"];
-    const tenant = typeof tid === "string" && tid !== "" ? tid : settings.tenantId;
+    const tenant = jwtPayload(accessToken)?.tid ?? settings.tenantId;
     // One Entra token, one exchange per registry, in parallel; any failure fails the refresh
     // (the refresher keeps the last good set), so the Secrets never mix old and new halves.
     return Promise.all(

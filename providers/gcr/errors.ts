@@ -1,5 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
 import { isNetworkCode, oneLine, reasonFor } from "../kit.ts";
+import { googleErrorBody } from "./schema.ts";
 
 // What google-auth-library's errors carry: GaxiosError fields (status, code, response), also
 // copied onto the plain Error its STS client throws for OAuth error responses.
@@ -38,13 +39,10 @@ function googleStatus(err: GoogleErrorShape): { http?: number; oauth?: string; r
       : typeof err.response?.status === "number"
         ? err.response.status
         : undefined;
-  const data = err.response?.data as { error?: unknown } | undefined;
-  const error = data && typeof data === "object" ? data.error : undefined;
-  if (typeof error === "string") return { http, oauth: error };
-  if (error && typeof error === "object" && typeof (error as { status?: unknown }).status === "string") {
-    return { http, rpc: (error as { status: string }).status };
-  }
-  return { http };
+  const body = googleErrorBody.safeParse(err.response?.data);
+  if (!body.success) return { http };
+  const { error } = body.data;
+  return typeof error === "string" ? { http, oauth: error } : { http, rpc: error.status };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
 import { reasonFor, statusReason, version } from "../kit.ts";
+import { githubErrorBody } from "./schema.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -105,9 +106,8 @@ export function classifyFailure(method: string, url: string, res: GitHubResponse
 }
 
 function githubMessage(body: unknown): string {
-  if (body && typeof body === "object" && typeof (body as { message?: unknown }).message === "string") {
-    return (body as { message: string }).message;
-  }
+  const error = githubErrorBody.safeParse(body);
+  if (error.success) return error.data.message;
   if (typeof body === "string") return body.slice(0, 200).trim();
   return "";
 }

@@ -135,3 +135,15 @@ export function defaultRegistries(api: string): string[] | null {
   if (url.pathname === "/api/v3") return [`containers.${url.hostname}`];
   return null;
 }
+
+// GitHub's answers, parsed rather than cast: a shape that is not these fails as invalid_response.
+
+/** POST /app/installations/{id}/access_tokens, 201. */
+export const installationTokenResponse = z.object({
+  token: z.string().min(1),
+  expires_at: z.iso.datetime({ offset: true }),
+  permissions: z.record(z.string(), z.string()).optional().catch(undefined),
+});
+
+/** A GitHub error body: {"message": "...", "documentation_url": "..."}. */
+export const githubErrorBody = z.object({ message: z.string() });

@@ -74,7 +74,9 @@ describe("Entra error classification", () => {
     );
     // No answer at all is network, code or not (the shared mapping); a timeout is timeout.
     expect(transportError(new Error("boom"), "ACR exchange").reason).toBe("network");
-    expect(transportError(new DOMException("timed out", "TimeoutError"), "ACR exchange").reason).toBe("timeout");
+    expect(transportError(new DOMException("timed out", "TimeoutError"), "ACR exchange").reason).toBe(
+      "timeout",
+    );
   });
 
   it("throttled when Entra answers 429 without an AADSTS code", () => {

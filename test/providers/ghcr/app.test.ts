@@ -57,6 +57,20 @@ const claims = (jwt: string) =>
   JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
 
 describe("ghcr App mode", () => {
+  it("an installation token answer that does not parse is invalid_response, and its token is never echoed", async () => {
+    const { provider, capture } = appSetup();
+    const token = "ghs_parsedNotCastToken0123456789abcdefXY";
+    fake.failNext(201, { token, expires_at: `soon ${token}`, permissions: { packages: "read" } });
+    const err = await provider.mint(AbortSignal.timeout(5_000)).then(
+      () => null,
+      (e: unknown) => e as { reason?: string; message?: string },
+    );
+    expect(err).toMatchObject({ reason: "invalid_response" });
+    expect(err!.message).toContain("expires_at");
+    expect(err!.message).not.toContain(token);
+    expect(capture.lines.join("")).not.toContain(token);
+  });
+
   it("mints an installation token with a JWT the fake verifies; refresh is scheduled at about half its hour", async () => {
     const { provider, capture } = appSetup();
     const { refresher } = underRefresher(provider, DEFAULT_REFRESH, capture);
