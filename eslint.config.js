@@ -14,6 +14,17 @@ export default tseslint.config(
     },
   },
   {
+    // nock's lifecycle (no net, leftover mocks fail the test) lives in one helper.
+    files: ["test/**"],
+    ignores: ["test/helpers/nock.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { paths: [{ name: "nock", message: "use test/helpers/nock.ts (useNock)" }] },
+      ],
+    },
+  },
+  {
     files: ["test/**", "src/main.ts", "src/cli/**"],
     rules: { "no-console": "off" },
   },

@@ -1,6 +1,6 @@
 // The ecr provider under the real Refresher (ECR answered by nock): ECR's true expiry drives the
 // schedule, a classified failure keeps the last good credential, and no secret reaches the log.
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { describe, expect, it } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
