@@ -21,6 +21,9 @@ export { SECRET_TYPE, LABEL_MANAGED_BY, ANNOTATION_EXPIRES } from "../src/base/l
 
 export { version } from "../src/base/version.ts";
 
+// A mint must honour its signal, also around a library call that takes none.
+export { abortable } from "../src/base/abortable.ts";
+
 // Failures: one mapping of statuses, timeouts and transport errors; redaction-safe messages.
 export {
   reasonFor,

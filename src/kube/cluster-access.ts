@@ -6,6 +6,7 @@ import {
   type ClusterSecret,
   type ClusterSecretWatch,
 } from "../../providers/contract.ts";
+import { abortable } from "../base/abortable.ts";
 import { makeApi, messageOf, statusOf } from "./client.ts";
 import { watchedCache } from "./informer.ts";
 
@@ -30,7 +31,12 @@ function kubeSecret(
 ): ClusterSecret {
   const fieldSelector = `metadata.name=${where.name}`;
   return {
-    read: () => core.readNamespacedSecret(where).catch((err: unknown) => Promise.reject(asClusterError(err))),
+    // The generated client takes no signal per call: the race ends the read when the mint is aborted.
+    read: (signal) =>
+      abortable(
+        core.readNamespacedSecret(where).catch((err: unknown) => Promise.reject(asClusterError(err))),
+        signal,
+      ),
     follow(onEvent): ClusterSecretWatch {
       const cache = watchedCache<V1Secret>(
         kc,
