@@ -1,8 +1,8 @@
 import { ApiException, type V1Secret } from "@kubernetes/client-node";
 import type { ClusterAccess, ClusterSecret, ClusterSecretWatch } from "../../../providers/contract.ts";
 import { asClusterError } from "../../../src/kube/cluster-access.ts";
-import { createMirrorProvider } from "../../../providers/mirror/index.ts";
-import { mirrorSchema } from "../../../providers/mirror/schema.ts";
+import { mirrorProvider } from "../../../providers/mirror/index.ts";
+import { buildProvider } from "../../helpers/provider-kit.ts";
 import type { Logger } from "pino";
 import { captureLogger } from "../../helpers/log.ts";
 
@@ -108,16 +108,13 @@ export function mirror(
   extra: Record<string, unknown> = {},
   opts: { kube?: boolean; log?: Logger } = {},
 ) {
-  const settings = mirrorSchema.parse({
-    name: "m",
-    provider: "mirror",
-    source: { namespace: "shared", name: "src" },
-    ...extra,
-  });
-  const log = opts.log ?? captureLogger().log;
-  return createMirrorProvider(settings, {
-    log,
-    secrets: { read: async () => "", watch: () => () => {} } as never,
-    ...(opts.kube === false ? {} : { cluster: fake.cluster() }),
-  });
+  return buildProvider(
+    mirrorProvider,
+    { source: { namespace: "shared", name: "src" }, ...extra },
+    {
+      name: "m",
+      ...(opts.log ? { capture: { ...captureLogger(), log: opts.log } } : {}),
+      ...(opts.kube === false ? {} : { cluster: fake.cluster() }),
+    },
+  ).provider;
 }
