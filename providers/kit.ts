@@ -38,3 +38,6 @@ export {
   type UpstreamFailure,
 } from "./failures.ts";
 export { networkCode, isNetworkCode } from "./network.ts";
+
+// What two or more providers would otherwise write twice.
+export { baseUrl, isLoopbackHost, watchRefs } from "./common.ts";

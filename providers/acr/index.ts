@@ -11,7 +11,7 @@ import {
   type IssuedPassword,
   type RegistryManagement,
 } from "./scoped-token.ts";
-import { registerSecret, isAbort } from "../kit.ts";
+import { registerSecret, isAbort, watchRefs } from "../kit.ts";
 
 /** What talks to Azure, injectable so tests can point it at local servers. */
 export interface AcrClients {
@@ -147,8 +147,7 @@ export function createAcrProvider(
         settings.clientSecretFrom,
         settings.certificateFile ? { file: settings.certificateFile } : undefined,
       ];
-      const stops = refs.filter((ref) => ref !== undefined).map((ref) => ctx.secrets.watch(ref, onChange));
-      return () => stops.forEach((stop) => stop());
+      return watchRefs(ctx.secrets, refs, onChange);
     },
   };
 }

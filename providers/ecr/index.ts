@@ -21,7 +21,7 @@ import {
   type CredentialFactories,
 } from "./credentials.ts";
 import { awsError } from "./errors.ts";
-import { registerSecret, normalizeRegistryKey, isAbort } from "../kit.ts";
+import { registerSecret, normalizeRegistryKey, isAbort, watchRefs } from "../kit.ts";
 
 /** What talks to AWS, injectable so tests can point it at moto or nock. */
 export interface EcrClients extends CredentialFactories {
@@ -168,9 +168,11 @@ export function createEcrProvider(
     watch(onChange) {
       const auth = settings.auth;
       if (!auth) return () => {};
-      const refs = [auth.accessKeyIdFrom, auth.secretAccessKeyFrom, auth.sessionTokenFrom];
-      const stops = refs.filter((ref) => ref !== undefined).map((ref) => ctx.secrets.watch(ref, onChange));
-      return () => stops.forEach((stop) => stop());
+      return watchRefs(
+        ctx.secrets,
+        [auth.accessKeyIdFrom, auth.secretAccessKeyFrom, auth.sessionTokenFrom],
+        onChange,
+      );
     },
   };
 }

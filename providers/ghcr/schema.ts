@@ -1,36 +1,17 @@
 import { z } from "zod";
-import { registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
+import { baseUrl, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const GITHUB_API = "https://api.github.com";
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 
 /**
  * The REST API base: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.
  * Plain http only to loopback (local fakes, a port-forward): a PAT or App JWT must not cross a
  * network in clear text.
  */
-const apiUrl = z.string().transform((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a URL such as ${GITHUB_API} or https://github.example.com/api/v3`,
-    });
-    return z.NEVER;
-  }
-  const httpLoopback = url.protocol === "http:" && LOOPBACK.test(url.hostname);
-  if (url.protocol !== "https:" && !httpLoopback) {
-    ctx.addIssue({ code: "custom", message: "expected an https:// URL (http:// only to localhost)" });
-    return z.NEVER;
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
-    return z.NEVER;
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+const apiUrl = baseUrl({
+  example: `${GITHUB_API} or https://github.example.com/api/v3`,
+  https: "expected an https:// URL (http:// only to localhost)",
+  httpLoopback: true,
 });
 
 // GitHub repository names: letters, digits, '-', '_', '.'. The token request takes bare names
