@@ -5,9 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { useNock } from "../../helpers/nock.ts";
 import type { Credential, Provider } from "../../../providers/contract.ts";
-import { Refresher } from "../../../src/engine/refresher.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
 import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
 import { FakeArmToken, TOKEN, armCredential, scopedProvider, type SlotName } from "./fake-arm.ts";
 import { captureLog } from "./harness.ts";
 
@@ -147,9 +146,11 @@ describe("scoped-token password slots", () => {
     now = Date.now(); // the Refresher judges expiry by the real clock
     const p = provider();
     const policy = { ...DEFAULT_REFRESH, timeout: 1_000, retry: { initial: 3_600_000, max: 3_600_000 } };
-    const refresher = new Refresher([{ name: "scoped", kind: "acr", policy, provider: p }], {
-      log: captureLog().log,
-      metrics: new Metrics(),
+    const { refresher } = underRefresher(p, {
+      name: "scoped",
+      kind: "acr",
+      policy,
+      deps: { log: captureLog().log, random: Math.random },
     });
     try {
       await refresher.refresh("scoped");
