@@ -1,7 +1,10 @@
 import type { z } from "zod";
 import type { Logger } from "pino";
-import type { KubeConfig } from "@kubernetes/client-node";
-import type { SecretReader } from "../src/config/secret-reader.ts";
+import type { V1Secret } from "@kubernetes/client-node";
+
+// A leaf: everything a provider and its caller agree on, importing nothing of regcred. What a
+// provider may use of the rest of regcred comes through ./kit.ts; what it may ask of the world
+// comes in its ProviderContext.
 
 /** What every provider returns: credentials for one or more registry hosts. */
 export interface Credential {
@@ -33,11 +36,55 @@ export interface Provider {
   watch?(onChange: () => void): () => void;
 }
 
+/** Where a secret value comes from: a mounted file or an environment variable, never the value. */
+export type SecretRef = { file: string } | { env: string };
+
+export interface SecretReader {
+  /** Reads the value, registers it with the redactor, and trims one trailing newline. */
+  read(ref: SecretRef): Promise<string>;
+  /** Calls onChange when the referenced value may have changed. Returns an unsubscribe. */
+  watch(ref: SecretRef, onChange: () => void): () => void;
+}
+
+/**
+ * What a provider may ask of the cluster regcred runs against: one named Secret, read and
+ * followed. The implementation (src/kube/cluster-access.ts) owns the API client; a failed call
+ * rejects with a ClusterError, an abort with the signal's reason.
+ */
+export interface ClusterAccess {
+  /** `log` is the registry's logger: the watch reports its reconnects there. */
+  secret(where: { namespace: string; name: string }, log: Logger): ClusterSecret;
+}
+
+export interface ClusterSecret {
+  /** One read through the API server. */
+  read(signal: AbortSignal): Promise<V1Secret>;
+  /** Starts following the Secret; onEvent fires on every add, update or delete of it. */
+  follow(onEvent: () => void): ClusterSecretWatch;
+}
+
+export interface ClusterSecretWatch {
+  /** undefined until the first list succeeded; then the Secret as last seen, or null if absent. */
+  current(): V1Secret | null | undefined;
+  stop(): Promise<void>;
+}
+
+/** An API call that failed: the HTTP status (undefined when no answer came) and the server's message. */
+export class ClusterError extends Error {
+  readonly status: number | undefined;
+
+  constructor(status: number | undefined, message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "ClusterError";
+    this.status = status;
+  }
+}
+
 export interface ProviderContext {
   log: Logger;
   secrets: SecretReader;
   /** The cluster, when regcred runs against one (--output kube); providers that read from it need it. */
-  kube?: KubeConfig;
+  cluster?: ClusterAccess;
 }
 
 /**

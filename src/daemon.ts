@@ -7,7 +7,7 @@ import { abortable, Refresher, type RegistryRuntime } from "./engine/refresher.t
 import { SyncLoop } from "./engine/sync.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import { startHttpServer, type HttpServer } from "./observe/server.ts";
-import type { NamespaceSource, Sink } from "./output/sink.ts";
+import type { NamespaceSource, Sink } from "./engine/sink.ts";
 import type { CronStarter } from "./engine/cron.ts";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -15,6 +15,7 @@ import { hostname } from "node:os";
 import { leaseElector, LeaderElector, type ElectorOptions } from "./kube/lease.ts";
 import type { Lock } from "./kube/lease-lock.ts";
 import { guardSignal, LeadershipLost } from "./kube/fence.ts";
+import { kubeClusterAccess } from "./kube/cluster-access.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface DaemonOptions {
@@ -59,7 +60,7 @@ export function buildRegistries(
   const ctx: ProviderContext = {
     log,
     secrets: createSecretReader(path.dirname(path.resolve(config.file))),
-    ...(kube ? { kube } : {}),
+    ...(kube ? { cluster: kubeClusterAccess(kube) } : {}),
   };
   return config.registries.map((r) => ({
     name: r.name,

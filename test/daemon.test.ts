@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { startDaemon, type Daemon } from "../src/daemon.ts";
 import { Metrics } from "../src/observe/metrics.ts";
 import { createDirSink } from "../src/output/dir-sink.ts";
-import { staticNamespaces, type Sink } from "../src/output/sink.ts";
+import { staticNamespaces, type Sink } from "../src/engine/sink.ts";
 import type { Provider } from "../providers/contract.ts";
 import { configFrom } from "./helpers/config.ts";
 import { FakeLock } from "./helpers/fake-lock.ts";

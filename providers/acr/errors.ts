@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
+import { networkCode, reasonFor } from "../kit.ts";
 
 /**
  * Entra ID error codes (AADSTS...) worth telling apart, by what the operator has to do.
@@ -27,13 +27,6 @@ const AADSTS: Record<string, FailureReason> = {
   "65001": "access_denied", // consent not granted
   "50196": "throttled", // loop detected: too many identical requests
 };
-
-/** Aborts (the refresher's timeout, shutdown) pass through untouched: the refresher names them. */
-export function isAbort(err: unknown, signal: AbortSignal): boolean {
-  return (
-    signal.aborted || (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError"))
-  );
-}
 
 function firstLine(text: string): string {
   return (
@@ -68,33 +61,24 @@ export function entraError(err: unknown, what: string): ProviderError {
   const message = `${what}: ${detail}`;
   if (code) return new ProviderError(AADSTS[code] ?? "unknown", message, options);
   const net = networkCode(err);
-  if (net || /endpoints_resolution_error|network_error|fetch failed/i.test(e.message ?? "")) {
-    return new ProviderError("network", net ? `${message} (${net})` : message, options);
-  }
-  if (e.statusCode === 429) return new ProviderError("throttled", message, options);
-  if (e.name === "CredentialUnavailableError" || e.name === "AggregateAuthenticationError") {
+  const noAnswer = /endpoints_resolution_error|network_error|fetch failed/i.test(e.message ?? "");
+  const reason = reasonFor({ status: e.statusCode, err, noAnswer });
+  if (reason === "network" && net) return new ProviderError(reason, `${message} (${net})`, options);
+  if (
+    reason === "unknown" &&
+    (e.name === "CredentialUnavailableError" || e.name === "AggregateAuthenticationError")
+  ) {
     // No source of credentials: the identity's env, file or endpoint is missing.
     return new ProviderError("source_unavailable", message, options);
   }
-  return new ProviderError("unknown", message, options);
+  return new ProviderError(reason, message, options);
 }
 
-/** An HTTP answer from the ACR exchange or ARM. */
-export function httpReason(status: number): FailureReason {
-  if (status === 401) return "bad_credentials";
-  if (status === 403) return "access_denied";
-  if (status === 404) return "not_found";
-  if (status === 429) return "throttled";
-  return "unknown";
-}
-
-/** A transport failure (no HTTP answer) from fetch or the Azure pipeline, else unknown. */
+/** A transport failure (no HTTP answer) from fetch or the Azure pipeline: timeout, else network. */
 export function transportError(err: unknown, what: string): ProviderError {
   if (err instanceof ProviderError) return err;
   const net = networkCode(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (net) return new ProviderError("network", `${what}: ${net}`, { cause: err });
-  return new ProviderError("unknown", `${what}: ${message}`, { cause: err });
+  const reason = reasonFor({ err, noAnswer: true });
+  return new ProviderError(reason, `${what}: ${net ?? message}`, { cause: err });
 }
-
-export { networkCode } from "../network.ts";

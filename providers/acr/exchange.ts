@@ -1,6 +1,7 @@
 import { ProviderError } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { httpReason, isAbort, transportError } from "./errors.ts";
+import { transportError } from "./errors.ts";
+import { registerSecret, isAbort, parseJson, statusReason } from "../kit.ts";
+import { exchangeResponse, jwtClaims, registryErrorBody, type JwtClaims } from "./schema.ts";
 
 /** ACR's username for a refresh token obtained through the exchange. */
 export const ACR_REFRESH_USERNAME = "00000000-0000-0000-0000-000000000000";
@@ -11,23 +12,17 @@ export interface RefreshToken {
 }
 
 /** The JWT's payload, decoded but NOT verified: only the registry can verify it, and need not. */
-export function jwtPayload(token: string): Record<string, unknown> | null {
+export function jwtPayload(token: string): JwtClaims | null {
   const parts = token.split(".");
   if (parts.length !== 3 || !parts[1]) return null;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8"));
-    return typeof payload === "object" && payload !== null && !Array.isArray(payload)
-      ? (payload as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
+  const parsed = jwtClaims.safeParse(parseJson(Buffer.from(parts[1], "base64url").toString("utf8")));
+  return parsed.success ? parsed.data : null;
 }
 
 /** The expiry in a JWT's `exp` claim (Unix seconds), or null when there is none. */
 export function jwtExpiry(token: string): Date | null {
-  const exp = jwtPayload(token)?.["exp"];
-  return typeof exp === "number" && Number.isFinite(exp) && exp > 0 ? new Date(exp * 1000) : null;
+  const exp = jwtPayload(token)?.exp;
+  return exp === undefined ? null : new Date(exp * 1000);
 }
 
 /**
@@ -69,20 +64,16 @@ export async function exchangeToken(input: {
   const options = requestId ? { requestId } : {};
   if (!response.ok) {
     throw new ProviderError(
-      httpReason(response.status),
+      statusReason(response.status),
       `${what}: HTTP ${response.status}${errorDetail(text)}`,
       options,
     );
   }
-  let token: unknown;
-  try {
-    token = (JSON.parse(text) as { refresh_token?: unknown }).refresh_token;
-  } catch {
-    token = undefined;
-  }
-  if (typeof token !== "string" || token === "") {
+  const answer = exchangeResponse.safeParse(parseJson(text));
+  if (!answer.success) {
     throw new ProviderError("invalid_response", `${what}: the answer has no refresh_token`, options);
   }
+  const token = answer.data.refresh_token;
   registerSecret(token);
   const expiresAt = jwtExpiry(token);
   if (!expiresAt) {
@@ -97,11 +88,9 @@ export async function exchangeToken(input: {
 
 /** ACR answers errors as {"errors":[{"code","message"}]} (the distribution format); keep it short. */
 function errorDetail(text: string): string {
-  try {
-    const first = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors?.[0];
-    if (first) return `: ${[first.code, first.message].filter(Boolean).join(" ")}`.slice(0, 300);
-  } catch {
-    // not JSON: say nothing rather than echo an arbitrary body
-  }
-  return "";
+  // Not the distribution format: say nothing rather than echo an arbitrary body.
+  const body = registryErrorBody.safeParse(parseJson(text));
+  if (!body.success) return "";
+  const first = body.data.errors[0]!;
+  return `: ${[first.code, first.message].filter(Boolean).join(" ")}`.slice(0, 300);
 }

@@ -1,17 +1,17 @@
 import type { TokenCredential, TokenCredentialOptions } from "@azure/identity";
 import type { Credential, MintHint, Provider, ProviderContext, ProviderDefinition } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { acrSchema, type AcrSettings } from "./schema.ts";
 import { ACR_SCOPE, CLOUDS, armScope, cloudOfRegistry, registryNameOf, type AzureCloud } from "./clouds.ts";
 import { credentialSource } from "./credential.ts";
 import { ACR_REFRESH_USERNAME, exchangeToken, jwtPayload } from "./exchange.ts";
-import { entraError, isAbort } from "./errors.ts";
+import { entraError } from "./errors.ts";
 import {
   generateScopedPassword,
   managementClient,
   type IssuedPassword,
   type RegistryManagement,
 } from "./scoped-token.ts";
+import { registerSecret, isAbort, watchRefs } from "../kit.ts";
 
 /** What talks to Azure, injectable so tests can point it at local servers. */
 export interface AcrClients {
@@ -77,8 +77,7 @@ export function createAcrProvider(
     }
     registerSecret(accessToken);
     // The token's own tenant (a GUID, even when tenantId is configured as a domain name).
-    const tid = jwtPayload(accessToken)?.["tid"];
-    const tenant = typeof tid === "string" && tid !== "" ? tid : settings.tenantId;
+    const tenant = jwtPayload(accessToken)?.tid ?? settings.tenantId;
     // One Entra token, one exchange per registry, in parallel; any failure fails the refresh
     // (the refresher keeps the last good set), so the Secrets never mix old and new halves.
     return Promise.all(
@@ -148,8 +147,7 @@ export function createAcrProvider(
         settings.clientSecretFrom,
         settings.certificateFile ? { file: settings.certificateFile } : undefined,
       ];
-      const stops = refs.filter((ref) => ref !== undefined).map((ref) => ctx.secrets.watch(ref, onChange));
-      return () => stops.forEach((stop) => stop());
+      return watchRefs(ctx.secrets, refs, onChange);
     },
   };
 }

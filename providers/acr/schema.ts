@@ -1,9 +1,6 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
-import { duration } from "../../src/config/duration.ts";
 import { CLOUD_NAMES, CLOUDS, cloudOfRegistry } from "./clouds.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline, duration } from "../kit.ts";
 
 /** How regcred gets its Entra ID token. */
 export const AUTH_MODES = ["default", "workloadIdentity", "managedIdentity", "servicePrincipal"] as const;
@@ -166,3 +163,20 @@ export const acrSchema = registryEntry("acr", {
 });
 
 export type AcrSettings = z.infer<typeof acrSchema>;
+
+// The registry's answers, parsed rather than cast.
+
+/** POST /oauth2/exchange, 200: the ACR refresh token. */
+export const exchangeResponse = z.object({ refresh_token: z.string().min(1) });
+
+/** The distribution error format ACR answers failures in: {"errors":[{"code","message"}]}. */
+export const registryErrorBody = z.object({
+  errors: z.array(z.object({ code: z.string().optional(), message: z.string().optional() })).min(1),
+});
+
+/** The claims regcred reads from a token it holds (never verified: only the issuer's audience can). */
+export const jwtClaims = z.looseObject({
+  exp: z.number().positive().finite().optional().catch(undefined),
+  tid: z.string().min(1).optional().catch(undefined),
+});
+export type JwtClaims = z.infer<typeof jwtClaims>;

@@ -2,10 +2,10 @@ import type { TokenCredential } from "@azure/identity";
 import type { Logger } from "pino";
 import type { ContainerRegistryManagementClient, TokenPassword } from "@azure/arm-containerregistry";
 import { ProviderError, type Credential } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { armScope, type AzureCloud } from "./clouds.ts";
 import type { AcrSettings } from "./schema.ts";
-import { entraError, httpReason, isAbort, transportError } from "./errors.ts";
+import { entraError, transportError } from "./errors.ts";
+import { registerSecret, isAbort, statusReason } from "../kit.ts";
 
 type ScopedToken = NonNullable<AcrSettings["scopedToken"]>;
 type Slot = "password1" | "password2";
@@ -185,7 +185,7 @@ function armError(err: unknown, what: string): ProviderError {
     const requestId =
       e.response?.headers?.get("x-ms-correlation-request-id") ?? e.response?.headers?.get("x-ms-request-id");
     return new ProviderError(
-      httpReason(e.statusCode),
+      statusReason(e.statusCode),
       `${what}: HTTP ${e.statusCode} ${e.code ?? ""}: ${e.message ?? ""}`.trim(),
       {
         cause: err,

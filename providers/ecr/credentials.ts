@@ -1,7 +1,7 @@
 import { fromNodeProviderChain, fromTemporaryCredentials } from "@aws-sdk/credential-providers";
 import type { ProviderContext } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import type { EcrSettings } from "./schema.ts";
+import { registerSecret } from "../kit.ts";
 
 export type AwsCredentialProvider = ReturnType<typeof fromNodeProviderChain>;
 export type AwsIdentity = Awaited<ReturnType<AwsCredentialProvider>>;

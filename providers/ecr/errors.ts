@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
+import { networkCode, reasonFor } from "../kit.ts";
 
 /**
  * AWS error codes by what the operator has to do. ECR and STS spell some differently
@@ -35,10 +35,11 @@ const CODES: Record<string, FailureReason> = {
   RequestLimitExceeded: "throttled",
   // The IdP's keys could not be fetched: nothing regcred can change, retry later.
   IDPCommunicationError: "network",
+  // AWS's own request timeouts. (node-http-handler's connectionTimeout and requestTimeout are
+  // named TimeoutError: the shared mapping calls those timeout too.)
+  RequestTimeout: "timeout",
+  RequestTimeoutException: "timeout",
 };
-
-// node-http-handler's own timeouts (connectionTimeout, requestTimeout) are named TimeoutError.
-const NETWORK_NAMES = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
 
 interface AwsError {
   name?: string;
@@ -48,13 +49,12 @@ interface AwsError {
 
 /** The reason for an AWS SDK error (ECR, ECR Public, STS, credential providers). */
 export function classify(err: unknown): FailureReason {
+  // A socket failure anywhere in the chain wins: the credential providers wrap an unreachable
+  // IMDS or STS in a CredentialsProviderError, which by name alone reads as bad_credentials.
   if (networkCode(err)) return "network";
   const e = (err ?? {}) as AwsError;
-  const byName = e.name ? (CODES[e.name] ?? CODES[e.name.replace(/Exception$/, "")]) : undefined;
-  if (byName) return byName;
-  if (e.name && NETWORK_NAMES.has(e.name)) return "network";
-  if (e.$metadata?.httpStatusCode === 429) return "throttled";
-  return "unknown";
+  const code = e.name && !CODES[e.name] ? e.name.replace(/Exception$/, "") : e.name;
+  return reasonFor({ status: e.$metadata?.httpStatusCode, code, err }, { codes: CODES });
 }
 
 /**
@@ -76,10 +76,3 @@ export function awsError(err: unknown, what: string): ProviderError {
     ...(requestId ? { requestId } : {}),
   });
 }
-
-/** Aborts (the refresher's timeout, shutdown) pass through untouched: the refresher names them. */
-export function isAbort(err: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || (err instanceof Error && err.name === "AbortError");
-}
-
-export { networkCode } from "../network.ts";

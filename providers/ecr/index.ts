@@ -11,8 +11,6 @@ import {
   type ProviderContext,
   type ProviderDefinition,
 } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { normalizeRegistryKey } from "../../src/engine/registry-key.ts";
 import { ecrSchema, regionsOf, type EcrSettings } from "./schema.ts";
 import { ECR_PUBLIC_HOST, parseEcrHost } from "./hosts.ts";
 import {
@@ -22,7 +20,8 @@ import {
   type AwsIdentity,
   type CredentialFactories,
 } from "./credentials.ts";
-import { awsError, isAbort } from "./errors.ts";
+import { awsError } from "./errors.ts";
+import { registerSecret, normalizeRegistryKey, isAbort, watchRefs } from "../kit.ts";
 
 /** What talks to AWS, injectable so tests can point it at moto or nock. */
 export interface EcrClients extends CredentialFactories {
@@ -169,9 +168,11 @@ export function createEcrProvider(
     watch(onChange) {
       const auth = settings.auth;
       if (!auth) return () => {};
-      const refs = [auth.accessKeyIdFrom, auth.secretAccessKeyFrom, auth.sessionTokenFrom];
-      const stops = refs.filter((ref) => ref !== undefined).map((ref) => ctx.secrets.watch(ref, onChange));
-      return () => stops.forEach((stop) => stop());
+      return watchRefs(
+        ctx.secrets,
+        [auth.accessKeyIdFrom, auth.secretAccessKeyFrom, auth.sessionTokenFrom],
+        onChange,
+      );
     },
   };
 }

@@ -1,9 +1,6 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
-import { duration } from "../../src/config/duration.ts";
 import { ECR_PUBLIC_REGION, REGION_PATTERN, isEcrPublicKey, parseEcrHost, partitionOf } from "./hosts.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline, duration } from "../kit.ts";
 
 const region = z.string().regex(REGION_PATTERN, "expected an AWS region such as eu-west-1 or us-gov-west-1");
 

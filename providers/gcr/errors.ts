@@ -1,5 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { isNetworkCode } from "../network.ts";
+import { isNetworkCode, oneLine, reasonFor } from "../kit.ts";
+import { googleErrorBody } from "./schema.ts";
 
 // What google-auth-library's errors carry: GaxiosError fields (status, code, response), also
 // copied onto the plain Error its STS client throws for OAuth error responses.
@@ -28,15 +29,9 @@ const RPC_STATUS: Record<string, FailureReason> = {
   RESOURCE_EXHAUSTED: "throttled",
 };
 
-function httpReason(status: number): FailureReason | undefined {
-  if (status === 401) return "bad_credentials";
-  if (status === 403) return "access_denied";
-  if (status === 404) return "not_found";
-  if (status === 429) return "throttled";
-  return undefined;
-}
-
 /** The google status words: an OAuth error code, or an RPC status name, and the HTTP status. */
+const GOOGLE = { codes: { ...OAUTH_ERRORS, ...RPC_STATUS } };
+
 function googleStatus(err: GoogleErrorShape): { http?: number; oauth?: string; rpc?: string } {
   const http =
     typeof err.status === "number"
@@ -44,19 +39,10 @@ function googleStatus(err: GoogleErrorShape): { http?: number; oauth?: string; r
       : typeof err.response?.status === "number"
         ? err.response.status
         : undefined;
-  const data = err.response?.data as { error?: unknown } | undefined;
-  const error = data && typeof data === "object" ? data.error : undefined;
-  if (typeof error === "string") return { http, oauth: error };
-  if (error && typeof error === "object" && typeof (error as { status?: unknown }).status === "string") {
-    return { http, rpc: (error as { status: string }).status };
-  }
-  return { http };
-}
-
-// Error texts can quote a server's whole answer; keep messages to a line's worth.
-function shorten(text: string): string {
-  const oneLine = text.replace(/\s+/g, " ").trim();
-  return oneLine.length > 400 ? `${oneLine.slice(0, 400)}...` : oneLine;
+  const body = googleErrorBody.safeParse(err.response?.data);
+  if (!body.success) return { http };
+  const { error } = body.data;
+  return typeof error === "string" ? { http, oauth: error } : { http, rpc: error.status };
 }
 
 /**
@@ -68,7 +54,7 @@ export function classifyGoogleError(err: unknown, step: string): ProviderError {
   if (err instanceof ProviderError)
     return new ProviderError(err.reason, `${step}: ${err.message}`, { requestId: err.requestId });
   const e = (err && typeof err === "object" ? err : {}) as GoogleErrorShape;
-  const text = shorten(typeof e.message === "string" ? e.message : String(err));
+  const text = oneLine(typeof e.message === "string" ? e.message : String(err), 400);
   const { http, oauth, rpc } = googleStatus(e);
   const code = typeof e.code === "string" ? e.code : undefined;
   const words = [http, oauth ?? rpc ?? (code && !text.includes(code) ? code : undefined)].filter(
@@ -76,20 +62,16 @@ export function classifyGoogleError(err: unknown, step: string): ProviderError {
   );
   const message = `${step}: ${words.length > 0 ? `[${words.join(" ")}] ` : ""}${text}`;
 
-  let reason: FailureReason | undefined =
-    (oauth ? OAUTH_ERRORS[oauth] : undefined) ??
-    (rpc ? RPC_STATUS[rpc] : undefined) ??
-    (http ? httpReason(http) : undefined);
-  if (!reason && http === undefined) {
-    if ([code, e.name].some((w) => w === "TimeoutError" || w === "AbortError")) {
-      reason = "timeout";
-    } else if (isNetworkCode(code) || /\b(ECONNREFUSED|ENOTFOUND|ECONNRESET|EAI_AGAIN)\b/.test(text)) {
-      reason = "network";
-    } else if (/Could not load the default credentials/i.test(text)) {
-      reason = "source_unavailable";
-    } else if (/Invalid response from metadata service/i.test(text)) {
-      reason = "invalid_response";
-    }
+  // gaxios names a timeout in `code` as well as `name`.
+  const timedOut = [code, e.name].some((w) => w === "TimeoutError" || w === "AbortError");
+  const networked = isNetworkCode(code) || /\b(ECONNREFUSED|ENOTFOUND|ECONNRESET|EAI_AGAIN)\b/.test(text);
+  let reason = reasonFor(
+    { status: http, code: oauth ?? rpc, err: timedOut ? { name: "TimeoutError" } : e, noAnswer: networked },
+    GOOGLE,
+  );
+  if (reason === "unknown" && http === undefined) {
+    if (/Could not load the default credentials/i.test(text)) reason = "source_unavailable";
+    else if (/Invalid response from metadata service/i.test(text)) reason = "invalid_response";
   }
-  return new ProviderError(reason ?? "unknown", message);
+  return new ProviderError(reason, message);
 }

@@ -14,9 +14,9 @@ import {
   type ProviderContext,
   type ProviderDefinition,
 } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
 import { classifyGoogleError } from "./errors.ts";
 import { CLOUD_PLATFORM_SCOPE, gcrSchema, type GcrSettings } from "./schema.ts";
+import { abortable, registerSecret } from "../kit.ts";
 
 /** What docker and kubelet send as the username with a Google OAuth2 access token. */
 export const GCR_USERNAME = "oauth2accesstoken";
@@ -121,42 +121,46 @@ export function createGcrProvider(settings: GcrSettings, ctx: ProviderContext): 
   const from = source(settings, ctx);
   const target = settings.impersonate;
   const file = settings.credentialsFile;
-  return {
-    async mint(signal): Promise<Credential[]> {
-      const options: ClientOptions = { transporterOptions: { signal } };
-      let client: AuthClient;
-      let result: { token: string; expiry: number };
+  async function mint(signal: AbortSignal): Promise<Credential[]> {
+    const options: ClientOptions = { transporterOptions: { signal } };
+    let client: AuthClient;
+    let result: { token: string; expiry: number };
+    try {
+      // IAM Credentials needs cloud-platform on the source token; the configured scopes go to the target.
+      client = await from.client(target ? [CLOUD_PLATFORM_SCOPE] : settings.scopes, options);
+      result = await fetchToken(client);
+    } catch (err) {
+      throw classifyGoogleError(err, `token from ${from.describe}`);
+    }
+    if (target) {
+      const impersonated = new Impersonated({
+        ...options,
+        sourceClient: client,
+        targetPrincipal: target.serviceAccount,
+        targetScopes: settings.scopes,
+        delegates: target.delegates ?? [],
+        ...(target.lifetime !== undefined ? { lifetime: target.lifetime / 1_000 } : {}),
+      });
       try {
-        // IAM Credentials needs cloud-platform on the source token; the configured scopes go to the target.
-        client = await from.client(target ? [CLOUD_PLATFORM_SCOPE] : settings.scopes, options);
-        result = await fetchToken(client);
+        result = await fetchToken(impersonated);
       } catch (err) {
-        throw classifyGoogleError(err, `token from ${from.describe}`);
+        throw classifyGoogleError(err, `impersonating ${target.serviceAccount} (generateAccessToken)`);
       }
-      if (target) {
-        const impersonated = new Impersonated({
-          ...options,
-          sourceClient: client,
-          targetPrincipal: target.serviceAccount,
-          targetScopes: settings.scopes,
-          delegates: target.delegates ?? [],
-          ...(target.lifetime !== undefined ? { lifetime: target.lifetime / 1_000 } : {}),
-        });
-        try {
-          result = await fetchToken(impersonated);
-        } catch (err) {
-          throw classifyGoogleError(err, `impersonating ${target.serviceAccount} (generateAccessToken)`);
-        }
-      }
-      return [
-        {
-          registries: settings.registries,
-          username: GCR_USERNAME,
-          password: result.token,
-          expiresAt: new Date(result.expiry),
-        },
-      ];
-    },
+    }
+    return [
+      {
+        registries: settings.registries,
+        username: GCR_USERNAME,
+        password: result.token,
+        expiresAt: new Date(result.expiry),
+      },
+    ];
+  }
+
+  return {
+    // The metadata server path of google-auth-library takes no signal: the race makes an abort
+    // end the mint, as the contract asks, whatever the library does.
+    mint: (signal) => abortable(mint(signal), signal),
     watch: file === undefined ? undefined : (onChange) => ctx.secrets.watch({ file }, onChange),
   };
 }

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { duration, formatDuration } from "../../src/config/duration.ts";
+import { registryEntry, registryKey, duration, formatDuration } from "../kit.ts";
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -91,3 +90,13 @@ export const gcrSchema = registryEntry("gcr", {
 });
 
 export type GcrSettings = z.infer<typeof gcrSchema>;
+
+/**
+ * Google's error bodies, as google-auth-library hands them on (response.data): an OAuth 2.0
+ * token endpoint error {"error": "invalid_grant"} (RFC 6749 5.2), or a Google API error
+ * {"error": {"status": "PERMISSION_DENIED", ...}}.
+ */
+export const googleErrorBody = z.union([
+  z.object({ error: z.string() }),
+  z.object({ error: z.object({ status: z.string() }) }),
+]);

@@ -1,9 +1,9 @@
 import { createPrivateKey, sign, type KeyObject } from "node:crypto";
 import type { Logger } from "pino";
-import { ProviderError } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { describeRef, type SecretRef } from "../../src/config/secret-ref.ts";
+import { ProviderError, type SecretRef } from "../contract.ts";
 import { GitHubApiError, callGitHub, type Fetch, type GitHubResponse } from "./github.ts";
+import { registerSecret, describeRef, parseAnswer } from "../kit.ts";
+import { installationTokenResponse } from "./schema.ts";
 
 export interface AppSettings {
   appId?: number | string | undefined;
@@ -118,18 +118,10 @@ function skewedClock(err: unknown): number | null {
 }
 
 function parseTokenResponse(res: GitHubResponse): InstallationToken {
-  const b = res.body as { token?: unknown; expires_at?: unknown; permissions?: unknown } | null;
+  // Registered before parsing: a token in an answer that fails to parse is still a token.
+  const token = (res.body as { token?: unknown } | null)?.token;
+  if (typeof token === "string" && token !== "") registerSecret(token);
   const requestId = res.headers.get("x-github-request-id") ?? undefined;
-  const opts = requestId === undefined ? {} : { requestId };
-  if (!b || typeof b.token !== "string" || b.token === "") {
-    throw new ProviderError("invalid_response", "installation token response has no token", opts);
-  }
-  registerSecret(b.token);
-  const expiresAt = typeof b.expires_at === "string" ? new Date(b.expires_at) : new Date(NaN);
-  if (Number.isNaN(expiresAt.getTime())) {
-    throw new ProviderError("invalid_response", `installation token response has no valid expires_at`, opts);
-  }
-  const permissions =
-    b.permissions && typeof b.permissions === "object" ? (b.permissions as Record<string, string>) : {};
-  return { token: b.token, expiresAt, permissions };
+  const b = parseAnswer(installationTokenResponse, res.body, "installation token response", { requestId });
+  return { token: b.token, expiresAt: new Date(b.expires_at), permissions: b.permissions ?? {} };
 }

@@ -1,5 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { version } from "../../src/version.ts";
+import { reasonFor, statusReason, version } from "../kit.ts";
+import { githubErrorBody } from "./schema.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -59,9 +60,11 @@ export async function callGitHub(apiUrl: string, req: GitHubRequest, fetch: Fetc
     });
   } catch (err) {
     if (req.signal.aborted) throw req.signal.reason;
-    throw new ProviderError("network", `cannot reach ${req.method} ${url}: ${networkCause(err)}`, {
-      cause: err,
-    });
+    throw new ProviderError(
+      reasonFor({ err, noAnswer: true }),
+      `cannot reach ${req.method} ${url}: ${networkCause(err)}`,
+      { cause: err },
+    );
   }
   const text = await res.text().catch(() => "");
   let body: unknown = text;
@@ -73,6 +76,9 @@ export async function callGitHub(apiUrl: string, req: GitHubRequest, fetch: Fetc
   if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body };
   throw classifyFailure(req.method, url, { status: res.status, headers: res.headers, body });
 }
+
+// 422: the installation lacks the requested permission, or a listed repository is not in it.
+const GITHUB = { statuses: { 422: "access_denied" } } as const;
 
 /**
  * GitHub's failure shapes, in the vocabulary every provider shares. Rate limits come first: a
@@ -93,25 +99,15 @@ export function classifyFailure(method: string, url: string, res: GitHubResponse
     if (retryAfter !== null) hint = ` (retry after ${retryAfter}s)`;
     else if (remaining === "0" && reset > 0)
       hint = ` (limit resets at ${new Date(reset * 1000).toISOString()})`;
-  } else if (status === 401) {
-    reason = "bad_credentials";
-  } else if (status === 403) {
-    reason = "access_denied";
-  } else if (status === 404) {
-    reason = "not_found";
-  } else if (status === 422) {
-    // The installation lacks the requested permission, or a listed repository is not in it.
-    reason = "access_denied";
   } else {
-    reason = "unknown";
+    reason = statusReason(status, GITHUB);
   }
   return new GitHubApiError(reason, `${what}${hint}`, res);
 }
 
 function githubMessage(body: unknown): string {
-  if (body && typeof body === "object" && typeof (body as { message?: unknown }).message === "string") {
-    return (body as { message: string }).message;
-  }
+  const error = githubErrorBody.safeParse(body);
+  if (error.success) return error.data.message;
   if (typeof body === "string") return body.slice(0, 200).trim();
   return "";
 }

@@ -3,6 +3,7 @@ import { ghcrSchema, defaultRegistries, type GhcrSettings } from "./schema.ts";
 import { checkPat, warnAboutPat } from "./pat.ts";
 import { loadPrivateKey, mintInstallationToken } from "./app.ts";
 import type { Fetch } from "./github.ts";
+import { watchRefs } from "../kit.ts";
 
 /** Username ghcr.io expects with a GitHub App installation token. */
 export const APP_USERNAME = "x-access-token";
@@ -77,10 +78,7 @@ export function createGhcrProvider(
 
   return {
     mint: settings.app ? mintWithApp : mintWithPat,
-    watch(onChange) {
-      const stops = refs.filter((ref) => ref !== undefined).map((ref) => ctx.secrets.watch(ref, onChange));
-      return () => stops.forEach((stop) => stop());
-    },
+    watch: (onChange) => watchRefs(ctx.secrets, refs, onChange),
   };
 }
 

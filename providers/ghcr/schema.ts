@@ -1,38 +1,17 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
+import { baseUrl, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const GITHUB_API = "https://api.github.com";
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 
 /**
  * The REST API base: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.
  * Plain http only to loopback (local fakes, a port-forward): a PAT or App JWT must not cross a
  * network in clear text.
  */
-const apiUrl = z.string().transform((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a URL such as ${GITHUB_API} or https://github.example.com/api/v3`,
-    });
-    return z.NEVER;
-  }
-  const httpLoopback = url.protocol === "http:" && LOOPBACK.test(url.hostname);
-  if (url.protocol !== "https:" && !httpLoopback) {
-    ctx.addIssue({ code: "custom", message: "expected an https:// URL (http:// only to localhost)" });
-    return z.NEVER;
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
-    return z.NEVER;
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+const apiUrl = baseUrl({
+  example: `${GITHUB_API} or https://github.example.com/api/v3`,
+  https: "expected an https:// URL (http:// only to localhost)",
+  httpLoopback: true,
 });
 
 // GitHub repository names: letters, digits, '-', '_', '.'. The token request takes bare names
@@ -137,3 +116,15 @@ export function defaultRegistries(api: string): string[] | null {
   if (url.pathname === "/api/v3") return [`containers.${url.hostname}`];
   return null;
 }
+
+// GitHub's answers, parsed rather than cast: a shape that is not these fails as invalid_response.
+
+/** POST /app/installations/{id}/access_tokens, 201. */
+export const installationTokenResponse = z.object({
+  token: z.string().min(1),
+  expires_at: z.iso.datetime({ offset: true }),
+  permissions: z.record(z.string(), z.string()).optional().catch(undefined),
+});
+
+/** A GitHub error body: {"message": "...", "documentation_url": "..."}. */
+export const githubErrorBody = z.object({ message: z.string() });

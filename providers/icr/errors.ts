@@ -1,6 +1,6 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { networkCode } from "../network.ts";
 import { iamErrorResponse, type IamErrorResponse } from "./schema.ts";
+import { networkCode, oneLine, reasonFor } from "../kit.ts";
 
 /**
  * IAM error codes worth telling apart, by what the operator has to do. IAM answers a credential
@@ -12,21 +12,8 @@ const IAM_CODES: Record<string, FailureReason> = {
   BXNIM0398E: "access_denied", // Selected trusted profile not eligible: no link or rule for this pod
 };
 
-/** By HTTP status, when the code says nothing more. */
-function statusReason(status: number): FailureReason {
-  // IAM's own answer to a credential it will not exchange is 400 (BXNIM0415E, BXNIM0398E, ...).
-  if (status === 400 || status === 401) return "bad_credentials";
-  if (status === 403) return "access_denied";
-  if (status === 404) return "not_found";
-  if (status === 429) return "throttled";
-  return "unknown";
-}
-
-// Error texts can quote a server's whole answer; keep messages to a line's worth.
-function oneLine(text: string, max = 300): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > max ? `${line.slice(0, max)}...` : line;
-}
+// IAM's own answer to a credential it will not exchange is 400 (BXNIM0415E, BXNIM0398E, ...).
+const IAM = { codes: IAM_CODES, statuses: { 400: "bad_credentials" } } as const;
 
 /** IAM's JSON error body, or null when the answer is something else (a proxy's page). */
 export function parseIamError(text: string): IamErrorResponse | null {
@@ -45,9 +32,10 @@ export function parseIamError(text: string): IamErrorResponse | null {
 export function iamHttpError(what: string, status: number, text: string): ProviderError {
   const body = parseIamError(text);
   if (!body) {
-    return new ProviderError(statusReason(status), `${what}: HTTP ${status} (not an IAM error body)`);
+    return new ProviderError(reasonFor({ status }, IAM), `${what}: HTTP ${status} (not an IAM error body)`);
   }
-  const reason = (status === 429 ? "throttled" : IAM_CODES[body.errorCode]) ?? statusReason(status);
+  // A 429 is a rate limit whatever code comes with it.
+  const reason = status === 429 ? "throttled" : reasonFor({ status, code: body.errorCode }, IAM);
   const said = [body.errorMessage, body.errorDetails].filter((s) => s).join(" ");
   const requestId = body.context?.requestId;
   return new ProviderError(
@@ -57,10 +45,11 @@ export function iamHttpError(what: string, status: number, text: string): Provid
   );
 }
 
-/** A request that got no HTTP answer: network when a socket or TLS code says so, else unknown. */
+/** A request that got no HTTP answer: timeout when it ran out of time, else network. */
 export function iamTransportError(what: string, err: unknown): ProviderError {
   const net = networkCode(err);
-  if (net) return new ProviderError("network", `${what}: cannot reach IAM (${net})`, { cause: err });
+  const reason = reasonFor({ err, noAnswer: true });
+  if (net) return new ProviderError(reason, `${what}: cannot reach IAM (${net})`, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
-  return new ProviderError("unknown", `${what}: ${oneLine(message)}`, { cause: err });
+  return new ProviderError(reason, `${what}: ${oneLine(message)}`, { cause: err });
 }

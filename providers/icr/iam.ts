@@ -1,8 +1,7 @@
 import { ProviderError } from "../contract.ts";
-import { registerSecret } from "../../src/observe/redact.ts";
-import { version } from "../../src/version.ts";
 import { iamHttpError, iamTransportError } from "./errors.ts";
 import { TOKEN_PATH, iamTokenResponse } from "./schema.ts";
+import { registerSecret, version } from "../kit.ts";
 
 export type Fetch = typeof globalThis.fetch;
 

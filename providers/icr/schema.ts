@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
+import { baseUrl, isLoopbackHost, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const IAM_ENDPOINT = "https://iam.cloud.ibm.com";
 /** Where IKS and ROKS docs project the service account token for IAM (audience "iam"). */
@@ -42,42 +40,25 @@ const icrRegistryKey = registryKey.superRefine((key, ctx) => {
   }
 });
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
-
 /**
  * IAM's base URL: https://iam.cloud.ibm.com, https://private.iam.cloud.ibm.com on the private
  * network, or a regional private endpoint. As IBM's SDKs do, a URL that already ends in
  * /identity/token is taken as the base. https only: the API key or compute-resource token goes
  * in the body.
  */
-const iamEndpoint = z.string().transform((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a URL such as ${IAM_ENDPOINT} or https://private.iam.cloud.ibm.com`,
-    });
-    return z.NEVER;
-  }
-  if (url.protocol !== "https:") {
-    ctx.addIssue({ code: "custom", message: "expected an https:// URL (the API key travels in the body)" });
-    return z.NEVER;
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
-    return z.NEVER;
-  }
+const iamEndpoint = baseUrl({
+  example: `${IAM_ENDPOINT} or https://private.iam.cloud.ibm.com`,
+  https: "expected an https:// URL (the API key travels in the body)",
+}).transform((base, ctx) => {
   // Whatever this names receives the API key: only IBM's IAM hosts, or a test IAM on loopback.
-  if (!LOOPBACK.test(url.hostname) && !/(^|\.)cloud\.ibm\.com$/.test(url.hostname)) {
+  const { hostname } = new URL(base);
+  if (!isLoopbackHost(hostname) && !/(^|\.)cloud\.ibm\.com$/.test(hostname)) {
     ctx.addIssue({
       code: "custom",
-      message: `expected an IAM host under cloud.ibm.com (iam.cloud.ibm.com, private.iam.cloud.ibm.com), got ${url.hostname}`,
+      message: `expected an IAM host under cloud.ibm.com (iam.cloud.ibm.com, private.iam.cloud.ibm.com), got ${hostname}`,
     });
     return z.NEVER;
   }
-  const base = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
   return base.endsWith(TOKEN_PATH) ? base.slice(0, -TOKEN_PATH.length) : base;
 });
 

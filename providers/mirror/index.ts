@@ -1,22 +1,24 @@
-import { ProviderError, type Provider, type ProviderContext, type ProviderDefinition } from "../contract.ts";
+import {
+  ProviderError,
+  type ClusterSecret,
+  type ClusterSecretWatch,
+  type Provider,
+  type ProviderContext,
+  type ProviderDefinition,
+} from "../contract.ts";
 import { classifyKubeError } from "./errors.ts";
 import { mirrorSecret } from "./parse.ts";
 import { mirrorSchema, type MirrorSettings } from "./schema.ts";
-import { defaultMirrorClients, type MirrorClients, type SecretSource, type SecretWatch } from "./source.ts";
 
 /**
  * Copies the auths of an existing pull Secret, following it by watch: the "kubectl get secret
  * | sed | kubectl apply into every namespace" recipe, kept in sync. The credential never
  * expires on its own (unless the source says so); a change to the source is minted at once.
  */
-export function createMirrorProvider(
-  settings: MirrorSettings,
-  ctx: ProviderContext,
-  clients: MirrorClients = defaultMirrorClients,
-): Provider {
+export function createMirrorProvider(settings: MirrorSettings, ctx: ProviderContext): Provider {
   const where = `Secret ${settings.source.namespace}/${settings.source.name}`;
-  const source: SecretSource | null = ctx.kube ? clients.source(ctx.kube, settings.source, ctx.log) : null;
-  let following: SecretWatch | null = null;
+  const source: ClusterSecret | null = ctx.cluster ? ctx.cluster.secret(settings.source, ctx.log) : null;
+  let following: ClusterSecretWatch | null = null;
 
   return {
     async mint(signal) {
@@ -60,5 +62,5 @@ export function createMirrorProvider(
 export const mirrorProvider: ProviderDefinition<MirrorSettings> = {
   kind: "mirror",
   schema: mirrorSchema,
-  create: (settings, ctx) => createMirrorProvider(settings, ctx),
+  create: createMirrorProvider,
 };

@@ -1,9 +1,16 @@
+import type { z } from "zod";
 import type { V1Secret } from "@kubernetes/client-node";
 import { ProviderError, type Credential } from "../contract.ts";
-import { normalizeRegistryKey } from "../../src/engine/registry-key.ts";
-import { ANNOTATION_EXPIRES, LABEL_MANAGED_BY, SECRET_TYPE } from "../../src/engine/plan.ts";
-import { registerAuth } from "../../src/observe/redact.ts";
-import type { MirrorSettings } from "./schema.ts";
+import { authEntry, authsMap, dockerConfigJson, type MirrorSettings } from "./schema.ts";
+
+type AuthEntry = z.infer<typeof authEntry>;
+import {
+  normalizeRegistryKey,
+  ANNOTATION_EXPIRES,
+  LABEL_MANAGED_BY,
+  SECRET_TYPE,
+  registerAuth,
+} from "../kit.ts";
 
 export const LEGACY_TYPE = "kubernetes.io/dockercfg";
 
@@ -51,11 +58,15 @@ export function mirrorSecret(secret: V1Secret, settings: Settings): Mirrored {
     throw invalid(`${key} is not valid JSON`);
   }
   // .dockercfg is the auths map itself; .dockerconfigjson wraps it in {"auths": ...}.
-  const auths = key === ".dockercfg" ? parsed : isObject(parsed) ? parsed["auths"] : undefined;
-  if (!isObject(auths)) {
-    throw invalid(
-      key === ".dockercfg" ? `${key} is not a JSON object of registries` : `${key} has no "auths" object`,
-    );
+  let auths: Record<string, unknown>;
+  if (key === ".dockercfg") {
+    const map = authsMap.safeParse(parsed);
+    if (!map.success) throw invalid(`${key} is not a JSON object of registries`);
+    auths = map.data;
+  } else {
+    const config = dockerConfigJson.safeParse(parsed);
+    if (!config.success) throw invalid(`${key} has no "auths" object`);
+    auths = config.data.auths;
   }
   if (Object.keys(auths).length === 0) throw invalid(`${key} has no auths`);
 
@@ -72,8 +83,9 @@ export function mirrorSecret(secret: V1Secret, settings: Settings): Mirrored {
     }
     const registry = normalized.key;
     if (wanted && !wanted.has(registry)) continue;
-    if (!isObject(entry)) throw invalid(`${key}: auth ${JSON.stringify(rawKey)} is not an object`);
-    const { username, password } = userPass(entry, (problem) =>
+    const fields = authEntry.safeParse(entry);
+    if (!fields.success) throw invalid(`${key}: auth ${JSON.stringify(rawKey)} is not an object`);
+    const { username, password } = userPass(fields.data, (problem) =>
       invalid(`${key}: auth ${JSON.stringify(rawKey)}: ${problem}`),
     );
     const first = seen.get(registry);
@@ -106,18 +118,18 @@ export function mirrorSecret(secret: V1Secret, settings: Settings): Mirrored {
 }
 
 function userPass(
-  entry: Record<string, unknown>,
+  entry: AuthEntry,
   invalid: (problem: string) => ProviderError,
 ): { username: string; password: string } {
-  const auth = entry["auth"];
-  if (typeof auth === "string" && auth !== "") {
+  const { auth } = entry;
+  if (auth !== undefined && auth !== "") {
     const decoded = decodeAuthField(auth);
     if (decoded === null) throw invalid("`auth` is not base64");
     const colon = decoded.indexOf(":");
     if (colon === -1) throw invalid("`auth` does not decode to username:password");
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
-  return { username: stringField(entry, "username"), password: stringField(entry, "password") };
+  return { username: entry.username, password: entry.password };
 }
 
 /**
@@ -133,11 +145,6 @@ function decodeAuthField(field: string): string | null {
   return ok ? Buffer.from(text, "base64").toString("utf8") : null;
 }
 
-function stringField(entry: Record<string, unknown>, name: string): string {
-  const value = entry[name];
-  return typeof value === "string" ? value : "";
-}
-
 /** regcred's expiry annotation, when the source carries one (set by hand, or by another tool). */
 function expiryOf(secret: V1Secret, notes: string[]): Date | null {
   const text = secret.metadata?.annotations?.[ANNOTATION_EXPIRES];
@@ -148,8 +155,4 @@ function expiryOf(secret: V1Secret, notes: string[]): Date | null {
     return null;
   }
   return date;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey, resourceName } from "../../src/config/registry-entry.ts";
+import { registryEntry, registryKey, resourceName } from "../kit.ts";
 
 /** Secret names are DNS subdomains (dots allowed), unlike namespaces. */
 const secretName = z
@@ -22,3 +22,17 @@ export const mirrorSchema = registryEntry("mirror", {
 });
 
 export type MirrorSettings = z.infer<typeof mirrorSchema>;
+
+// The source Secret's config, parsed rather than cast. Read as kubelet reads it
+// (pkg/credentialprovider/config.go): a field of the wrong type counts as absent.
+
+/** The registries map: `.dockercfg` is this map itself, `.dockerconfigjson` wraps it in auths. */
+export const authsMap = z.record(z.string(), z.unknown());
+export const dockerConfigJson = z.looseObject({ auths: authsMap });
+
+/** One auths entry: `auth` (base64 user:pass) wins over username/password. */
+export const authEntry = z.looseObject({
+  auth: z.string().optional().catch(undefined),
+  username: z.string().catch(""),
+  password: z.string().catch(""),
+});

@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { registryEntry, registryKey } from "../../src/config/registry-entry.ts";
-import { secretRef } from "../../src/config/secret-ref.ts";
-import { forbiddenInline } from "../../src/config/inline-secret.ts";
+import { registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const staticSchema = registryEntry("static", {
   /** Auth keys to write the credential under, e.g. docker.io, us.icr.io, quay.io, registry.local:5000. */

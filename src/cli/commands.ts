@@ -4,7 +4,7 @@ import type { Config } from "../config/schema.ts";
 import { startDaemon, type Daemon } from "../daemon.ts";
 import { Metrics } from "../observe/metrics.ts";
 import { createLogger } from "../observe/log.ts";
-import { staticNamespaces, type SinkResult } from "../output/sink.ts";
+import { staticNamespaces, type SinkResult } from "../engine/sink.ts";
 import { createOutput, type OutputOptions } from "./output.ts";
 import { manifestsToYaml } from "../output/manifest.ts";
 import { buildRegistries } from "../daemon.ts";

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../observe/metrics.ts";
 import { createDirSink } from "../output/dir-sink.ts";
-import { staticNamespaces, type NamespaceSource, type Sink } from "../output/sink.ts";
+import { staticNamespaces, type NamespaceSource, type Sink } from "../engine/sink.ts";
 import type { Config } from "../config/schema.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../kube/client.ts";

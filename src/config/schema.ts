@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { providerDefinitions, providerKinds, type RegistrySettings } from "../../providers/index.ts";
 import { labelSelector, namespaceGlob } from "./selector.ts";
-import { formatDuration, timerDuration } from "./duration.ts";
+import { formatDuration, timerDuration } from "../base/duration.ts";
 import { annotationMap, dnsLabel, dnsSubdomain, isDnsSubdomain, labelMap } from "./kube-names.ts";
 import {
   DEFAULT_REFRESH,
@@ -9,8 +9,8 @@ import {
   mergeRefresh,
   refreshOverride,
   type RefreshPolicy,
-} from "./refresh.ts";
-import { LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
+} from "../base/refresh.ts";
+import { LABEL_MANAGED_BY, LABEL_TARGET } from "../base/labels.ts";
 
 /** client-go's JitterFactor, as in src/kube/lease.ts. */
 const LEASE_JITTER = 1.2;

@@ -1,16 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { registerSecret } from "../observe/redact.ts";
-import { ProviderError } from "../../providers/contract.ts";
-import { describeRef, type SecretRef } from "./secret-ref.ts";
-
-export interface SecretReader {
-  /** Reads the value, registers it with the redactor, and trims one trailing newline. */
-  read(ref: SecretRef): Promise<string>;
-  /** Calls onChange when the referenced value may have changed. Returns an unsubscribe. */
-  watch(ref: SecretRef, onChange: () => void): () => void;
-}
+import { registerSecret } from "../base/redact.ts";
+import { ProviderError, type SecretReader } from "../../providers/contract.ts";
+import { describeRef } from "../base/secret-ref.ts";
 
 /**
  * Reads secret references from mounted files and the environment. Relative paths resolve

@@ -1,5 +1,5 @@
 // The refresher registers each credential's auth string with the redactor while it is in use.
-import { authString } from "../observe/redact.ts";
+import { authString } from "../base/redact.ts";
 
 /** Kubernetes refuses Secrets whose data exceeds 1 MiB. */
 export const MAX_SECRET_BYTES = 1024 * 1024;

@@ -4,22 +4,21 @@ import type { Target } from "../config/schema.ts";
 import { compileGlobs, matchesSelector } from "../config/selector.ts";
 import { renderDockerConfig, RenderError, type AuthEntry } from "./dockerconfig.ts";
 import { earliestExpiry } from "./schedule.ts";
+import {
+  SECRET_TYPE,
+  LABEL_MANAGED_BY,
+  LABEL_TARGET,
+  LABEL_INSTANCE,
+  DEFAULT_INSTANCE,
+  ANNOTATION_EXPIRES,
+  ANNOTATION_HASH,
+  ANNOTATION_REGISTRIES,
+  ANNOTATION_CREDENTIALS,
+} from "../base/labels.ts";
 
-export const SECRET_TYPE = "kubernetes.io/dockerconfigjson";
-export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
-export const LABEL_TARGET = "regcred.io/secret";
-/** Which regcred installation owns it: two installations never collect each other's Secrets. */
-export const LABEL_INSTANCE = "regcred.io/instance";
-export const DEFAULT_INSTANCE = "regcred";
-export const ANNOTATION_EXPIRES = "regcred.io/expires-at";
-export const ANNOTATION_HASH = "regcred.io/content-hash";
-export const ANNOTATION_REGISTRIES = "regcred.io/registries";
-/**
- * Per registry: the auth keys it supplied and when its credential expires (JSON
- * {"name": {"keys": [...], "expiresAt": ISO | null}}). What a restarted regcred reads back to
- * keep a still-valid credential while its provider fails.
- */
-export const ANNOTATION_CREDENTIALS = "regcred.io/credentials";
+// The names regcred writes onto Secrets live in a leaf (config and providers read them too);
+// the plan stays where its consumers import them from.
+export * from "../base/labels.ts";
 
 export interface WrittenCredential {
   keys: string[];

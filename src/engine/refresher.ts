@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { RefreshPolicy } from "../config/refresh.ts";
-import { formatDuration } from "../config/duration.ts";
+import type { RefreshPolicy } from "../base/refresh.ts";
+import { formatDuration } from "../base/duration.ts";
 import {
   failureReason,
   ProviderError,
@@ -8,11 +8,15 @@ import {
   type FailureReason,
   type Provider,
 } from "../../providers/contract.ts";
-import { RedactionScope, redact, registerAuth } from "../observe/redact.ts";
+import { RedactionScope, redact, registerAuth } from "../base/redact.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { backoffDelay, earliestExpiry, refreshDelay, shortLived, type Random } from "./schedule.ts";
 import { nodeCron, type CronStarter } from "./cron.ts";
 import type { CredentialSet } from "./plan.ts";
+import { abortable } from "../base/abortable.ts";
+
+// Where daemon.ts and older callers import it from.
+export { abortable } from "../base/abortable.ts";
 
 /**
  * Longest timer ever armed. Node fires timers over 2^31-1 ms at once (a hot loop for a
@@ -426,14 +430,4 @@ function sameCredentials(a: Credential[] | null, b: Credential[]): boolean {
       (x.expiresAt?.getTime() ?? null) === (b[i]!.expiresAt?.getTime() ?? null) &&
       x.registries.join("\n") === b[i]!.registries.join("\n"),
   );
-}
-
-/** Rejects when the signal aborts, even if the promise ignores it: a hung mint cannot wedge a registry. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

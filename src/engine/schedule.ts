@@ -1,4 +1,4 @@
-import type { RefreshPolicy } from "../config/refresh.ts";
+import type { RefreshPolicy } from "../base/refresh.ts";
 
 /** A source of uniform numbers in [0, 1); injected so tests can pin jitter. */
 export type Random = () => number;

@@ -2,9 +2,9 @@ import type { Logger } from "pino";
 import type { Target } from "../config/schema.ts";
 import type { Refresher } from "./refresher.ts";
 import { plan, type Plan } from "./plan.ts";
-import { emptyResult, type NamespaceSource, type Sink, type SinkResult } from "../output/sink.ts";
+import { emptyResult, type NamespaceSource, type Sink, type SinkResult } from "./sink.ts";
 import { backoffDelay } from "./schedule.ts";
-import type { RefreshPolicy } from "../config/refresh.ts";
+import type { RefreshPolicy } from "../base/refresh.ts";
 
 export interface SyncOutcome {
   at: Date;

@@ -9,7 +9,7 @@ import {
 import type { Logger } from "pino";
 import type https from "node:https";
 import { Agent, type Dispatcher } from "undici";
-import { version } from "../version.ts";
+import { version } from "../base/version.ts";
 import { fenceDown, fenceInterceptor, requestTimeout } from "./fence.ts";
 
 export const USER_AGENT = `regcred/${version()}`;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { redact } from "../observe/redact.ts";
+import { redact } from "../base/redact.ts";
 import { makeApi, messageOf, statusOf } from "./client.ts";
 
 export interface ObjectRef {

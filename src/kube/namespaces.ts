@@ -1,7 +1,7 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Namespace } from "../engine/plan.ts";
-import type { NamespaceSource } from "../output/sink.ts";
+import type { NamespaceSource } from "../engine/sink.ts";
 import { makeApi } from "./client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 

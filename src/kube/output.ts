@@ -2,7 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import type { NamespaceSource, Sink } from "../output/sink.ts";
+import type { NamespaceSource, Sink } from "../engine/sink.ts";
 import { NamespaceWatcher } from "./namespaces.ts";
 import { KubeSecretSink, type EventSink } from "./secret-sink.ts";
 import { ServiceAccountReconciler } from "./serviceaccounts.ts";

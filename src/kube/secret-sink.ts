@@ -11,7 +11,7 @@ import {
 } from "../engine/plan.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { secretManifest, type SecretManifest } from "../output/manifest.ts";
-import { emptyResult, type Sink, type SinkResult } from "../output/sink.ts";
+import { emptyResult, type Sink, type SinkResult } from "../engine/sink.ts";
 import { makeApi, messageOf, statusOf, withRetry } from "./client.ts";
 import { RawClient } from "./raw.ts";
 import type { ObjectRef } from "./events.ts";

@@ -1,5 +1,5 @@
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from "pino";
-import { redact } from "./redact.ts";
+import { redact } from "../base/redact.ts";
 
 export type { Logger } from "pino";
 

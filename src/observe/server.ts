@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Metrics } from "./metrics.ts";
-import { redact } from "./redact.ts";
+import { redact } from "../base/redact.ts";
 
 export interface Probes {
   /** Every registry has a usable credential, fresh or last good. */

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { LABEL_MANAGED_BY, type Plan } from "../engine/plan.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { manifestsToYaml } from "./manifest.ts";
-import { emptyResult, type Sink, type SinkResult } from "./sink.ts";
+import { emptyResult, type Sink, type SinkResult } from "../engine/sink.ts";
 
 const MANAGED_MARK = `${LABEL_MANAGED_BY}: regcred`;
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseChallenge } from "./challenge.ts";
-import { authString } from "../observe/redact.ts";
+import { authString } from "../base/redact.ts";
 
 export type Fetch = typeof globalThis.fetch;
 

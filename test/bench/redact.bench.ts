@@ -3,7 +3,7 @@
  *
  * "before" is the previous design, kept here as the baseline of the same run: one alternation
  * regex over every value, rebuilt on the first redact() after each registration. "after" is
- * src/observe/redact.ts. For each: the time per log line once all values are registered, the
+ * src/base/redact.ts. For each: the time per log line once all values are registered, the
  * heap the values cost, and the longest event-loop stall while values arrive one at a time
  * with a log line after each (what a refresher does: mint, register, log). Targets (issue 14):
  * no stall over 10 ms; cost per line that does not grow with the number of values.
@@ -11,7 +11,7 @@
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setImmediate as tick } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
-import * as after from "../../src/observe/redact.ts";
+import * as after from "../../src/base/redact.ts";
 
 const VALUES = Number(process.env.BENCH_VALUES ?? 10_000);
 const LINES = 20_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderDockerConfig, RenderError, MAX_SECRET_BYTES } from "../../src/engine/dockerconfig.ts";
-import { normalizeRegistryKey, DOCKER_HUB_KEY } from "../../src/engine/registry-key.ts";
+import { normalizeRegistryKey, DOCKER_HUB_KEY } from "../../src/base/registry-key.ts";
 
 describe("renderDockerConfig", () => {
   it("writes username, password and base64 auth per key, keys sorted", () => {

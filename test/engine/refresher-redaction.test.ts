@@ -2,9 +2,9 @@
 // use and let go when a newer one supersedes it, so months of refreshes hold a bounded set.
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { Refresher } from "../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/base/refresh.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
-import { redact, registerSecret, registeredValues, resetRedactor } from "../../src/observe/redact.ts";
+import { redact, registerSecret, registeredValues, resetRedactor } from "../../src/base/redact.ts";
 import type { Credential, Provider } from "../../providers/contract.ts";
 import { captureLogger } from "../helpers/log.ts";
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Refresher, type RegistryRuntime } from "../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/base/refresh.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
 import { captureLogger } from "../helpers/log.ts";
 import { ScriptedProvider, fail, ok } from "../helpers/fake-provider.ts";

@@ -1,7 +1,7 @@
 // Registry keys as kubelet needs them: a port is part of the key (kubelet requires equal ports),
 // so `host:443` and `host` are different registries to it and neither may become the other.
 import { describe, expect, it } from "vitest";
-import { normalizeRegistryKey } from "../../src/engine/registry-key.ts";
+import { normalizeRegistryKey } from "../../src/base/registry-key.ts";
 import { renderDockerConfig } from "../../src/engine/dockerconfig.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { kubeletKey, kubeletLookup } from "./registry-key-kubelet.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { backoffDelay, earliestExpiry, refreshDelay, withJitter } from "../../src/engine/schedule.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../src/base/refresh.ts";
 
 const H = 3_600_000;
 const M = 60_000;

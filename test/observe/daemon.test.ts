@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { startDaemon, type Daemon } from "../../src/daemon.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
 import { createDirSink } from "../../src/output/dir-sink.ts";
-import { staticNamespaces } from "../../src/output/sink.ts";
+import { staticNamespaces } from "../../src/engine/sink.ts";
 import { ProviderError, type Credential, type Provider } from "../../providers/contract.ts";
 import { configFrom } from "../helpers/config.ts";
 import { captureLogger } from "../helpers/log.ts";

@@ -6,7 +6,7 @@ import {
   registerSecret,
   registeredValues,
   resetRedactor,
-} from "../../src/observe/redact.ts";
+} from "../../src/base/redact.ts";
 
 afterEach(() => resetRedactor());
 

@@ -10,7 +10,7 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Refresher } from "../../../src/engine/refresher.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import type { EcrClients } from "../../../providers/ecr/index.ts";
 import { startMoto, type Moto } from "../../rig/moto.ts";
 import { startMotoOnPort, type PortMoto } from "./moto-port.ts";

@@ -13,7 +13,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventRecorder, type EventRecorderOptions } from "../../../src/kube/events.ts";
-import { registerSecret } from "../../../src/observe/redact.ts";
+import { registerSecret } from "../../../src/base/redact.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
 import { sharedCluster } from "../../rig/shared.ts";

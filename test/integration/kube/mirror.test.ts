@@ -9,9 +9,10 @@ import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
 import { pullWithDockerConfig, startRegistry, type Registry } from "../../rig/registry.ts";
 import { startDaemon, type Daemon } from "../../../src/daemon.ts";
 import { createKubeOutput } from "../../../src/kube/output.ts";
+import { kubeClusterAccess } from "../../../src/kube/cluster-access.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { createMirrorProvider } from "../../../providers/mirror/index.ts";
 import { mirrorSchema } from "../../../providers/mirror/schema.ts";
 import { configFrom } from "../../helpers/config.ts";
@@ -259,7 +260,7 @@ describe("mirror: the RBAC in the README is enough, and too little is access_den
     const { log, lines } = captureLogger("info");
     const provider = createMirrorProvider(
       mirrorSchema.parse({ name: "corp", provider: "mirror", source: { namespace: ns.names[0]!, name } }),
-      { log, secrets: {} as never, kube: cluster.kubeConfigForToken(token) },
+      { log, secrets: {} as never, cluster: kubeClusterAccess(cluster.kubeConfigForToken(token)) },
     );
     const refresher = new Refresher(
       [{ name: "corp", kind: "mirror", policy: { ...DEFAULT_REFRESH, jitter: 0 }, provider }],

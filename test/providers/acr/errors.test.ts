@@ -4,7 +4,8 @@ import {
   AuthenticationError,
   CredentialUnavailableError,
 } from "@azure/identity";
-import { entraError, networkCode, transportError } from "../../../providers/acr/errors.ts";
+import { entraError, transportError } from "../../../providers/acr/errors.ts";
+import { networkCode } from "../../../providers/network.ts";
 
 /** Entra's error body, as the token endpoint sends it. */
 function entraBody(code: number, text: string) {
@@ -71,7 +72,11 @@ describe("Entra error classification", () => {
     expect(transportError(new TypeError("fetch failed", { cause: refused }), "ACR exchange").reason).toBe(
       "network",
     );
-    expect(transportError(new Error("boom"), "ACR exchange").reason).toBe("unknown");
+    // No answer at all is network, code or not (the shared mapping); a timeout is timeout.
+    expect(transportError(new Error("boom"), "ACR exchange").reason).toBe("network");
+    expect(transportError(new DOMException("timed out", "TimeoutError"), "ACR exchange").reason).toBe(
+      "timeout",
+    );
   });
 
   it("throttled when Entra answers 429 without an AADSTS code", () => {

@@ -5,7 +5,7 @@
 // (the old value of that slot stops working at once). accepts() is the registry's side: a
 // docker login with the token name and a password is good while that password is in a slot and
 // not expired.
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { randomBytes } from "node:crypto";
 import type { AccessToken, TokenCredential } from "@azure/identity";
 import type { Logger } from "pino";

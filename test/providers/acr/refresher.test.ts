@@ -2,9 +2,10 @@
 // schedule, failures are classified and counted while the last good credential stays in use,
 // recovery needs no restart, and no token or secret reaches the logs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
+import type { Refresher } from "../../../src/engine/refresher.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
+import type { Metrics } from "../../../src/observe/metrics.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import {
   REGISTRIES,
@@ -37,13 +38,9 @@ afterEach(async () => {
 });
 
 function run(provider: Provider, log = captureLog().log) {
-  const metrics = new Metrics();
-  refresher = new Refresher([{ name: "acr", kind: "acr", policy: POLICY, provider }], {
-    log,
-    metrics,
-    random: HALF,
-  });
-  return { refresher, metrics };
+  const built = underRefresher(provider, { kind: "acr", policy: POLICY, deps: { log, random: HALF } });
+  refresher = built.refresher;
+  return { refresher, metrics: built.metrics };
 }
 
 function spProvider(log = captureLog().log): Provider {

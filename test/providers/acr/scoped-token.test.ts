@@ -1,10 +1,12 @@
 // The scoped-token mode's ARM calls, as @azure/arm-containerregistry sends them, checked with
 // nock: the token read, then generateCredentials (direct answer and long-running operation).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import nock from "nock";
+import { describe, expect, it } from "vitest";
+import { useNock } from "../../helpers/nock.ts";
 import { chooseSlot, liveSlot } from "../../../providers/acr/scoped-token.ts";
 import { ProviderError, type Credential } from "../../../providers/contract.ts";
 import { API, RG, SUB, TOKEN, armCredential, scopedProvider } from "./fake-arm.ts";
+
+const nock = useNock();
 
 const NOW = Date.parse("2026-11-22T10:00:00Z");
 const ARM_TOKEN = "arm-access-token-for-the-test-0123456789";
@@ -41,14 +43,6 @@ function provider(fields: Record<string, unknown>, scopes: string[]) {
 }
 
 const signal = () => new AbortController().signal;
-
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
-afterAll(() => nock.enableNetConnect());
 
 describe("scoped-token mode", () => {
   it("reads the token, regenerates its free password slot with an explicit expiry, and returns it", async () => {

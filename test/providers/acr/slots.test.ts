@@ -2,14 +2,15 @@
 // replaces a slot's value at once, so regenerating the live slot breaks every pull until the
 // new password is everywhere. Checked against a stateful ARM token (two slots, values, dates)
 // through the real @azure/arm-containerregistry client.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import nock from "nock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { useNock } from "../../helpers/nock.ts";
 import type { Credential, Provider } from "../../../providers/contract.ts";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { FakeArmToken, TOKEN, armCredential, scopedProvider, type SlotName } from "./fake-arm.ts";
 import { captureLog } from "./harness.ts";
+
+useNock();
 
 const H = 3_600_000;
 let now = Date.parse("2026-11-22T10:00:00Z");
@@ -36,13 +37,11 @@ function preset(slot: SlotName, value: string, createdAgo: number, expiresIn: nu
   });
 }
 
-beforeAll(() => nock.disableNetConnect());
 beforeEach(() => {
   now = Date.parse("2026-11-22T10:00:00Z");
   arm = new FakeArmToken(clock).install();
 });
 afterEach(() => arm.remove());
-afterAll(() => nock.enableNetConnect());
 
 describe("scoped-token password slots", () => {
   it("alternates: after every refresh the credential handed out before it still works", async () => {
@@ -147,9 +146,11 @@ describe("scoped-token password slots", () => {
     now = Date.now(); // the Refresher judges expiry by the real clock
     const p = provider();
     const policy = { ...DEFAULT_REFRESH, timeout: 1_000, retry: { initial: 3_600_000, max: 3_600_000 } };
-    const refresher = new Refresher([{ name: "scoped", kind: "acr", policy, provider: p }], {
-      log: captureLog().log,
-      metrics: new Metrics(),
+    const { refresher } = underRefresher(p, {
+      name: "scoped",
+      kind: "acr",
+      policy,
+      deps: { log: captureLog().log, random: Math.random },
     });
     try {
       await refresher.refresh("scoped");

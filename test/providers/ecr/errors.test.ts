@@ -4,7 +4,7 @@
 import { createServer } from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { describe, expect, it } from "vitest";
 import { ProviderError } from "../../../providers/contract.ts";
@@ -66,7 +66,8 @@ describe("ecr: classify (by AWS error code)", () => {
     ["ThrottlingException", "throttled"],
     ["TooManyRequestsException", "throttled"],
     ["Throttling", "throttled"],
-    ["TimeoutError", "network"],
+    ["TimeoutError", "timeout"],
+    ["RequestTimeoutException", "timeout"],
     ["ServerException", "unknown"],
   ];
   it.each(table)("%s -> %s", (name, reason) => {

@@ -1,10 +1,9 @@
 // The ecr provider under the real Refresher (ECR answered by nock): ECR's true expiry drives the
 // schedule, a classified failure keeps the last good credential, and no secret reaches the log.
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { describe, expect, it } from "vitest";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 import { SECRET_ACCESS_KEY, STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
 import { nockedAws } from "./nocked.ts";
 
@@ -34,9 +33,11 @@ describe("ecr provider under the Refresher", () => {
         { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "ok-req-1" },
       );
     const { provider, log, lines, records } = ecrProvider(`region: eu-west-1\n${STATIC_AUTH}`, { dir });
-    const refresher = new Refresher([{ name: "prod-ecr", kind: "ecr", policy: DEFAULT_REFRESH, provider }], {
-      log,
-      metrics: new Metrics(),
+    const { refresher } = underRefresher(provider, {
+      name: "prod-ecr",
+      kind: "ecr",
+      policy: DEFAULT_REFRESH,
+      deps: { log, random: Math.random },
     });
     try {
       refresher.start();

@@ -1,7 +1,7 @@
 // What the real @aws-sdk/client-ecr and client-ecr-public send, intercepted with nock: the
 // endpoint host per partition / FIPS / ECR Public, the JSON protocol headers, the SigV4 scope,
 // and how the provider parses the answers. No moto here (see test/integration/ecr).
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { ECRPUBLICClient } from "@aws-sdk/client-ecr-public";
 import { describe, expect, it } from "vitest";

@@ -2,7 +2,7 @@
 // sent as X-Amz-Security-Token, and watch() firing when a key file changes.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import nock from "nock";
+import { nock } from "../../helpers/nock.ts";
 import { describe, expect, it } from "vitest";
 import { STATIC_AUTH, ecrProvider, keyDir } from "./harness.ts";
 import { nockedAws } from "./nocked.ts";

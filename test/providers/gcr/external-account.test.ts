@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import nock from "nock";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { useNock } from "../../helpers/nock.ts";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { googleEnv } from "./metadata-server.ts";
-import { formBody, interceptGoogle } from "./google-apis.ts";
+import { formBody } from "./google-apis.ts";
 import { gcr, mintFailure, signal } from "./harness.ts";
 
 const S = 1_000;
@@ -13,11 +13,11 @@ const AUDIENCE =
 let dir: string;
 let configFile: string;
 let subjectTokenFile: string;
-let restoreNock: () => void;
+// Only 127.0.0.1 (the fake metadata server) may be reached; Google's hosts are intercepted.
+const nock = useNock({ allowLoopback: true });
 let restoreEnv: () => void;
 
 beforeAll(() => {
-  restoreNock = interceptGoogle();
   dir = mkdtempSync(path.join(tmpdir(), "regcred-gcr-wif-"));
   subjectTokenFile = path.join(dir, "token");
   configFile = path.join(dir, "wif.json");
@@ -33,13 +33,11 @@ beforeAll(() => {
     }),
   );
 });
-afterAll(() => restoreNock());
 beforeEach(() => {
   restoreEnv = googleEnv({ METADATA_SERVER_DETECTION: "none" });
 });
 afterEach(() => {
   restoreEnv();
-  nock.cleanAll();
 });
 
 function sts(reply: [number, Record<string, unknown>]) {

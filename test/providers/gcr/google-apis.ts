@@ -4,20 +4,9 @@ import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from "no
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import nock from "nock";
 import { expect } from "vitest";
 
 export const OAUTH2_TOKEN_URL = "https://oauth2.googleapis.com/token";
-
-/** Only 127.0.0.1 (the fake metadata server) may be reached; anything else not intercepted fails. */
-export function interceptGoogle(): () => void {
-  nock.disableNetConnect();
-  nock.enableNetConnect(/^127\.0\.0\.1(:\d+)?$/);
-  return () => {
-    nock.cleanAll();
-    nock.enableNetConnect();
-  };
-}
 
 // nock 15 hands a reply function one argument, the intercepted fetch Request (a function of two
 // parameters is taken as callback style and must call back).

@@ -1,22 +1,20 @@
-import nock from "nock";
+import { useNock } from "../../helpers/nock.ts";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { googleEnv, startMetadataServer, type MetadataServer } from "./metadata-server.ts";
-import { interceptGoogle } from "./google-apis.ts";
 import { gcr, HOSTS, mintFailure, signal, underRefresher } from "./harness.ts";
 
 const S = 1_000;
 const TARGET = "ar-reader@registry-project.iam.gserviceaccount.com";
 const DELEGATE = "hop@middle-project.iam.gserviceaccount.com";
 let server: MetadataServer;
-let restoreNock: () => void;
+// Only 127.0.0.1 (the fake metadata server) may be reached; Google's hosts are intercepted.
+const nock = useNock({ allowLoopback: true });
 let restoreEnv: () => void;
 
 beforeAll(async () => {
   server = await startMetadataServer();
-  restoreNock = interceptGoogle();
 });
 afterAll(async () => {
-  restoreNock();
   await server.close();
 });
 beforeEach(() => {
@@ -25,7 +23,6 @@ beforeEach(() => {
 });
 afterEach(() => {
   restoreEnv();
-  nock.cleanAll();
 });
 
 interface GenerateAccessTokenCall {
@@ -179,6 +176,8 @@ describe("gcr provider: impersonation (IAM Credentials generateAccessToken)", ()
     expect(err.reason).toBe("access_denied");
     expect(err.message).toMatch(/^token from metadata server: \[403\]/);
     expect(calls).toEqual([]);
+    // The IAM mock is there to catch a call that must not come; it is meant to be left unused.
+    nock.cleanAll();
   });
 
   it("under the Refresher: expiry is expireTime, and neither token reaches the logs", async () => {

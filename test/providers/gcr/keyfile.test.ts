@@ -1,12 +1,11 @@
 import { generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import nock from "nock";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { useNock } from "../../helpers/nock.ts";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { googleEnv } from "./metadata-server.ts";
 import {
   formBody,
-  interceptGoogle,
   OAUTH2_TOKEN_URL,
   verifyRs256,
   writeServiceAccountKey,
@@ -16,21 +15,19 @@ import { gcr, HOSTS, mintFailure, signal, underRefresher } from "./harness.ts";
 
 const S = 1_000;
 let key: ServiceAccountKey;
-let restoreNock: () => void;
+// Only 127.0.0.1 (the fake metadata server) may be reached; Google's hosts are intercepted.
+const nock = useNock({ allowLoopback: true });
 let restoreEnv: () => void;
 
 beforeAll(() => {
   key = writeServiceAccountKey();
-  restoreNock = interceptGoogle();
 });
-afterAll(() => restoreNock());
 beforeEach(() => {
   // No metadata server and no ADC anywhere: only the key file can work.
   restoreEnv = googleEnv({ METADATA_SERVER_DETECTION: "none" });
 });
 afterEach(() => {
   restoreEnv();
-  nock.cleanAll();
 });
 
 /** Intercepts the real token endpoint: records each exchange's form, answers with `reply`. */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeGitHub } from "./fake-github.ts";
 import { ghcr, tempDir, underRefresher, waitFor, warnings, writeSecret } from "./setup.ts";
 import { captureLogger } from "../../helpers/log.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
 
 const APP_ID = 424242;
 const CLIENT_ID = "Iv23liFakeClient0001";
@@ -57,6 +57,20 @@ const claims = (jwt: string) =>
   JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
 
 describe("ghcr App mode", () => {
+  it("an installation token answer that does not parse is invalid_response, and its token is never echoed", async () => {
+    const { provider, capture } = appSetup();
+    const token = "ghs_parsedNotCastToken0123456789abcdefXY";
+    fake.failNext(201, { token, expires_at: `soon ${token}`, permissions: { packages: "read" } });
+    const err = await provider.mint(AbortSignal.timeout(5_000)).then(
+      () => null,
+      (e: unknown) => e as { reason?: string; message?: string },
+    );
+    expect(err).toMatchObject({ reason: "invalid_response" });
+    expect(err!.message).toContain("expires_at");
+    expect(err!.message).not.toContain(token);
+    expect(capture.lines.join("")).not.toContain(token);
+  });
+
   it("mints an installation token with a JWT the fake verifies; refresh is scheduled at about half its hour", async () => {
     const { provider, capture } = appSetup();
     const { refresher } = underRefresher(provider, DEFAULT_REFRESH, capture);

@@ -218,7 +218,7 @@ describe("ghcr PAT mode", () => {
     );
     await expect(mint()).rejects.toMatchObject({ reason: "access_denied" });
     fake.failNext(502, { message: "Server Error" });
-    await expect(mint()).rejects.toMatchObject({ reason: "unknown" });
+    await expect(mint()).rejects.toMatchObject({ reason: "network" });
 
     const closed = await new FakeGitHub().start();
     const url = closed.url;

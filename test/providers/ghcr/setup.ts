@@ -1,14 +1,11 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createGhcrProvider, type GhcrClients } from "../../../providers/ghcr/index.ts";
-import { ghcrSchema } from "../../../providers/ghcr/schema.ts";
+import { createGhcrProvider, ghcrProvider, type GhcrClients } from "../../../providers/ghcr/index.ts";
 import type { Provider } from "../../../providers/contract.ts";
-import { createSecretReader } from "../../../src/config/secret-reader.ts";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import { captureLogger } from "../../helpers/log.ts";
+import { buildProvider, underRefresher as underRealRefresher } from "../../helpers/provider-kit.ts";
 
 export function tempDir(): string {
   return mkdtempSync(path.join(tmpdir(), "regcred-ghcr-"));
@@ -27,12 +24,11 @@ export function ghcr(
   clients: GhcrClients = {},
   capture = captureLogger(),
 ) {
-  const parsed = ghcrSchema.parse({ name: "ghcr", provider: "ghcr", ...settings });
-  const provider = createGhcrProvider(
-    parsed,
-    { log: capture.log, secrets: createSecretReader(dir, {}) },
-    clients,
-  );
+  const { provider } = buildProvider(ghcrProvider, settings, {
+    dir,
+    capture,
+    create: (s, ctx) => createGhcrProvider(s, ctx, clients),
+  });
   return { provider, capture, ...capture };
 }
 
@@ -42,12 +38,7 @@ export function underRefresher(
   policy: RefreshPolicy = DEFAULT_REFRESH,
   capture = captureLogger(),
 ) {
-  const metrics = new Metrics();
-  const refresher = new Refresher([{ name: "ghcr", kind: "ghcr", policy, provider }], {
-    log: capture.log,
-    metrics,
-    random: () => 0.5,
-  });
+  const { refresher, metrics } = underRealRefresher(provider, { kind: "ghcr", policy, capture });
   return { refresher, metrics, ...capture };
 }
 

@@ -110,8 +110,8 @@ describe("icr provider: API key", () => {
 
   it.each([
     [429, "throttled"],
-    [500, "unknown"],
-    [503, "unknown"],
+    [500, "network"],
+    [503, "network"],
     [403, "access_denied"],
   ])("classifies IAM answering %i as %s", async (status, reason) => {
     h.iam.override = (_form, res) => {
@@ -129,7 +129,7 @@ describe("icr provider: API key", () => {
       return true;
     };
     const err = await mintError(apiKeyProvider(h).provider);
-    expect(err.reason).toBe("unknown");
+    expect(err.reason).toBe("network");
     expect(err.message).toMatch(/HTTP 502 \(not an IAM error body\)$/);
     expect(err.message).not.toContain("corporate-proxy");
   });

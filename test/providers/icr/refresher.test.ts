@@ -3,9 +3,9 @@
 // replaced before it expires, IAM failures keep the last good token until its own expiry and
 // back off without a hot loop, and neither the API key nor any token reaches the logs.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/config/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
+import type { Refresher } from "../../../src/engine/refresher.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
+import { DEFAULT_REFRESH, type RefreshPolicy } from "../../../src/base/refresh.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { serviceAccountToken } from "./fake-iam.ts";
@@ -67,13 +67,9 @@ function tracked(inner: Provider): { provider: Provider; idle(): Promise<void> }
 
 function run(provider: Provider, policy: RefreshPolicy = DEFAULT_REFRESH, capture = captureLogger()) {
   const t = tracked(provider);
-  const metrics = new Metrics();
-  refresher = new Refresher([{ name: "icr", kind: "icr", policy, provider: t.provider }], {
-    log: capture.log,
-    metrics,
-    random: () => 0.5, // jitter * (2 * 0.5 - 1) = 0
-  });
-  const r = refresher;
+  // random: the midpoint, jitter * (2 * 0.5 - 1) = 0
+  const { refresher: r, metrics } = underRefresher(t.provider, { kind: "icr", policy, capture });
+  refresher = r;
   return {
     refresher: r,
     metrics,
@@ -165,7 +161,7 @@ describe("icr provider under the refresher", () => {
     let [status] = r.refresher.status();
     expect(status).toMatchObject({ state: "failing", usable: true, consecutiveFailures: 11 });
     expect(status!.lastError).toMatchObject({
-      reason: "unknown",
+      reason: "network",
       message: expect.stringContaining("[503 BXNIM0501E] Service temporarily unavailable."),
     });
     expect(r.refresher.credentials().get("icr")).toBe(good);

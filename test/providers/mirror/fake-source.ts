@@ -1,7 +1,8 @@
-import { ApiException, KubeConfig, type V1Secret } from "@kubernetes/client-node";
-import type { MirrorClients, SecretSource, SecretWatch } from "../../../providers/mirror/source.ts";
-import { createMirrorProvider } from "../../../providers/mirror/index.ts";
-import { mirrorSchema } from "../../../providers/mirror/schema.ts";
+import { ApiException, type V1Secret } from "@kubernetes/client-node";
+import type { ClusterAccess, ClusterSecret, ClusterSecretWatch } from "../../../providers/contract.ts";
+import { asClusterError } from "../../../src/kube/cluster-access.ts";
+import { mirrorProvider } from "../../../providers/mirror/index.ts";
+import { buildProvider } from "../../helpers/provider-kit.ts";
 import type { Logger } from "pino";
 import { captureLogger } from "../../helpers/log.ts";
 
@@ -10,7 +11,7 @@ import { captureLogger } from "../../helpers/log.ts";
  * GET of an absent Secret is a 404 ApiException; the watch knows nothing until it has listed
  * (`list()`), then reports what it holds and fires on every change.
  */
-export class FakeSource implements SecretSource {
+export class FakeSource implements ClusterSecret {
   secret: V1Secret | null = null;
   /** Thrown by the next reads instead of answering. */
   failure: unknown = null;
@@ -19,9 +20,10 @@ export class FakeSource implements SecretSource {
   private listeners: Array<() => void> = [];
   opened: Array<{ namespace: string; name: string }> = [];
 
-  clients(): MirrorClients {
+  /** The cluster capability a provider is given; API errors reach it as the real one turns them. */
+  cluster(): ClusterAccess {
     return {
-      source: (_kc, where) => {
+      secret: (where) => {
         this.opened.push(where);
         return this;
       },
@@ -30,12 +32,12 @@ export class FakeSource implements SecretSource {
 
   async read(): Promise<V1Secret> {
     this.reads += 1;
-    if (this.failure) throw this.failure;
-    if (!this.secret) throw apiError(404, 'secrets "src" not found');
+    if (this.failure) throw asClusterError(this.failure);
+    if (!this.secret) throw asClusterError(apiError(404, 'secrets "src" not found'));
     return this.secret;
   }
 
-  follow(onEvent: () => void): SecretWatch {
+  follow(onEvent: () => void): ClusterSecretWatch {
     this.listeners.push(onEvent);
     return {
       current: () => (this.listed ? this.secret : undefined),
@@ -106,20 +108,13 @@ export function mirror(
   extra: Record<string, unknown> = {},
   opts: { kube?: boolean; log?: Logger } = {},
 ) {
-  const settings = mirrorSchema.parse({
-    name: "m",
-    provider: "mirror",
-    source: { namespace: "shared", name: "src" },
-    ...extra,
-  });
-  const log = opts.log ?? captureLogger().log;
-  return createMirrorProvider(
-    settings,
+  return buildProvider(
+    mirrorProvider,
+    { source: { namespace: "shared", name: "src" }, ...extra },
     {
-      log,
-      secrets: { read: async () => "", watch: () => () => {} } as never,
-      ...(opts.kube === false ? {} : { kube: new KubeConfig() }),
+      name: "m",
+      ...(opts.log ? { capture: { ...captureLogger(), log: opts.log } } : {}),
+      ...(opts.kube === false ? {} : { cluster: fake.cluster() }),
     },
-    fake.clients(),
-  );
+  ).provider;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { failureReason, ProviderError } from "../../../providers/contract.ts";
-import { redact, resetRedactor } from "../../../src/observe/redact.ts";
+import { redact, resetRedactor } from "../../../src/base/redact.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { FakeSource, b64, mirror, pullSecret } from "./fake-source.ts";
 
@@ -252,6 +252,7 @@ describe("mirror: failure classification", () => {
     const { KubeConfig } = await import("@kubernetes/client-node");
     const { createMirrorProvider } = await import("../../../providers/mirror/index.ts");
     const { mirrorSchema } = await import("../../../providers/mirror/schema.ts");
+    const { kubeClusterAccess } = await import("../../../src/kube/cluster-access.ts");
     // A port that was just free: nothing listens on it once the server is closed.
     const server = createServer().listen(0, "127.0.0.1");
     await new Promise((r) => server.once("listening", r));
@@ -266,7 +267,7 @@ describe("mirror: failure classification", () => {
     });
     const p = createMirrorProvider(
       mirrorSchema.parse({ name: "m", provider: "mirror", source: { namespace: "shared", name: "src" } }),
-      { log: captureLogger().log, secrets: {} as never, kube: kc },
+      { log: captureLogger().log, secrets: {} as never, cluster: kubeClusterAccess(kc) },
     );
     const err = await failure(p.mint(signal()));
     expect(failureReason(err)).toBe("network");

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Refresher } from "../../../src/engine/refresher.ts";
-import { DEFAULT_REFRESH } from "../../../src/config/refresh.ts";
-import { Metrics } from "../../../src/observe/metrics.ts";
+import type { Refresher } from "../../../src/engine/refresher.ts";
+import { DEFAULT_REFRESH } from "../../../src/base/refresh.ts";
+import { underRefresher } from "../../helpers/provider-kit.ts";
 import type { Provider } from "../../../providers/contract.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { FakeSource, b64, mirror, pullSecret } from "./fake-source.ts";
@@ -10,15 +10,17 @@ const policy = { ...DEFAULT_REFRESH, jitter: 0, retry: { initial: 60_000, max: 3
 let refresher: Refresher | undefined;
 
 function run(provider: Provider) {
-  const { log, lines } = captureLogger("debug");
   const changes: string[] = [];
-  refresher = new Refresher([{ name: "mirrored", kind: "mirror", policy, provider }], {
-    log,
-    metrics: new Metrics(),
-    onChange: (r) => changes.push(r),
+  const built = underRefresher(provider, {
+    name: "mirrored",
+    kind: "mirror",
+    policy,
+    capture: captureLogger("debug"),
+    deps: { random: Math.random, onChange: (r) => changes.push(r) },
   });
+  refresher = built.refresher;
   refresher.start();
-  return { refresher, lines, changes };
+  return { refresher, lines: built.lines, changes };
 }
 
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createStaticProvider } from "../../../providers/static/index.ts";
 import { staticSchema } from "../../../providers/static/schema.ts";
 import { createSecretReader } from "../../../src/config/secret-reader.ts";
-import { redact, resetRedactor } from "../../../src/observe/redact.ts";
+import { redact, resetRedactor } from "../../../src/base/redact.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { ProviderError } from "../../../providers/contract.ts";
 

@@ -1,5 +1,5 @@
 import type { Credential } from "../../providers/contract.ts";
-import type { Namespace, Plan } from "../engine/plan.ts";
+import type { Namespace, Plan } from "./plan.ts";
 
 export interface SinkResult {
   created: number;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { refreshOverride } from "./refresh.ts";
-import { normalizeRegistryKey } from "../engine/registry-key.ts";
+import { normalizeRegistryKey } from "./registry-key.ts";
 
 export const resourceName = z
   .string()
