@@ -45,7 +45,9 @@ const result = await build({
   // Off by default: maps cost disk, and memory only when --enable-source-maps reads them.
   sourcemap: sourcemap ? "linked" : false,
   // Bundled CommonJS dependencies call require() for Node's built-ins.
-  banner: { js: "import { createRequire as __regcredRequire } from 'node:module'; const require = __regcredRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __regcredRequire } from 'node:module'; const require = __regcredRequire(import.meta.url);",
+  },
   // ws's optional native speed-ups: absent, and ws falls back to JavaScript when they are.
   external: ["bufferutil", "utf-8-validate"],
   metafile: values.metafile !== undefined,

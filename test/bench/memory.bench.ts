@@ -114,7 +114,18 @@ server: { port: 0, host: 127.0.0.1 }
   const started = performance.now();
   const child = spawn(
     node,
-    [entry, "run", "-c", config, "--kubeconfig", cluster.kubeconfigPath, "--port", "0", "--log-level", "info"],
+    [
+      entry,
+      "run",
+      "-c",
+      config,
+      "--kubeconfig",
+      cluster.kubeconfigPath,
+      "--port",
+      "0",
+      "--log-level",
+      "info",
+    ],
     {
       cwd: root,
       stdio: ["ignore", "ignore", "pipe"],
@@ -168,7 +179,17 @@ async function bareNode(): Promise<Row> {
 function print(rows: Row[]): void {
   const mb = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "-" : (n / MB).toFixed(1));
   const s = (n: number | undefined) => (n === undefined ? "-" : `${(n / 1000).toFixed(2)} s`);
-  const header = ["", "RSS MB", "peak MB", "heap used", "heap total", "external", "code", "serving", "written"];
+  const header = [
+    "",
+    "RSS MB",
+    "peak MB",
+    "heap used",
+    "heap total",
+    "external",
+    "code",
+    "serving",
+    "written",
+  ];
   const lines = rows.map((r) => [
     r.label,
     mb(r.rss),
@@ -203,14 +224,18 @@ async function main(): Promise<void> {
     });
     const bundle = "dist/src/main.js";
     const rows: Row[] = [await bareNode()];
-    rows.push(await daemon(cluster, dir, "unbundled, static", path.join(unbundled, "src/main.js"), ["static"]));
+    rows.push(
+      await daemon(cluster, dir, "unbundled, static", path.join(unbundled, "src/main.js"), ["static"]),
+    );
     rows.push(await daemon(cluster, dir, "bundle, static", bundle, ["static"]));
     for (const kind of ["ecr", "gcr", "acr"] as const)
       rows.push(await daemon(cluster, dir, `bundle, static + ${kind}`, bundle, ["static", kind]));
     rows.push(
       await daemon(cluster, dir, "bundle, static + ecr + gcr + acr", bundle, ["static", "ecr", "gcr", "acr"]),
     );
-    console.log(`\n${NAMESPACES} namespaces, one Secret each; measured ${SETTLE_MS / 1000} s after the last write`);
+    console.log(
+      `\n${NAMESPACES} namespaces, one Secret each; measured ${SETTLE_MS / 1000} s after the last write`,
+    );
     console.log(`daemon NODE_OPTIONS: ${chartNodeOptions() || "(none)"}\n`);
     print(rows);
   } finally {
