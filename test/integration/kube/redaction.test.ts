@@ -75,6 +75,7 @@ describe("redaction at every exit while the echoing error is current", () => {
   - name: gh
     provider: ghcr
     apiUrl: http://127.0.0.1:${(github.address() as AddressInfo).port}
+    registries: [ghcr.example.com]
     username: ci-bot
     tokenFrom: { file: ${path.join(dir, "pat")} }
 secrets:
