@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { parse } from "yaml";
+import { chartNodeOptions } from "./chart-node-options.ts";
 import { startCluster, type Cluster } from "../rig/cluster.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 
@@ -27,13 +27,6 @@ const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 100);
 const SETTLE_MS = 5_000;
 const node = process.execPath;
 const MB = 1048576;
-
-function chartNodeOptions(): string {
-  const values = parse(readFileSync(path.join(root, "charts/regcred/values.yaml"), "utf8")) as {
-    nodeOptions?: string;
-  };
-  return values.nodeOptions ?? "";
-}
 
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
   const deadline = Date.now() + 120_000;
@@ -112,26 +105,18 @@ server: { port: 0, host: 127.0.0.1 }
 `,
   );
   const started = performance.now();
-  const child = spawn(
-    node,
-    [
-      entry,
-      "run",
-      "-c",
-      config,
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "--port",
-      "0",
-      "--log-level",
-      "info",
-    ],
-    {
-      cwd: root,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, ...cloudEnv, NODE_OPTIONS: chartNodeOptions() },
-    },
-  );
+  const args = [
+    "run",
+    "--port=0",
+    "--log-level=info",
+    `--config=${config}`,
+    `--kubeconfig=${cluster.kubeconfigPath}`,
+  ];
+  const child = spawn(node, [entry, ...args], {
+    cwd: root,
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...cloudEnv, NODE_OPTIONS: chartNodeOptions() },
+  });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   try {
