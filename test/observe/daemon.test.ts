@@ -75,6 +75,7 @@ async function serve(
   namespaces: string[],
   providers: Record<string, Provider>,
   level: "debug" | "info" = "info",
+  onRefreshFailure?: () => void,
 ) {
   const capture = captureLogger(level);
   const metrics = new Metrics();
@@ -87,6 +88,7 @@ async function serve(
     namespaces: staticNamespaces(namespaces),
     serve: true,
     providers,
+    ...(onRefreshFailure ? { onRefreshFailure } : {}),
   });
   return { ...capture, metrics, out, daemon };
 }
@@ -94,13 +96,21 @@ async function serve(
 describe("daemon", () => {
   it("keeps every minted value out of logs, errors, /status and /metrics over several refreshes", async () => {
     const rotating = rotatingProvider();
-    const { lines, out, daemon } = await serve(["team-a", "team-b"], { rotating, steady }, "debug");
+    // /status read while the echoing error is the registry's current one (the next mint, which
+    // clears it, is a retry period away): read later, it would hold nothing to leak.
+    let statusDuringError: Promise<string> | undefined;
+    const { lines, out, daemon } = await serve(["team-a", "team-b"], { rotating, steady }, "debug", () => {
+      statusDuringError ??= fetch(`${daemon.server!.url}/status`).then((r) => r.text());
+    });
     await vi.waitFor(() => expect(rotating.calls).toBeGreaterThanOrEqual(5), {
       timeout: 10_000,
       interval: 100,
     });
     await daemon.sync.idle();
     const status = await (await fetch(`${daemon.server!.url}/status`)).text();
+    const erroring = await statusDuringError!;
+    expect(erroring).toContain("bad_credentials");
+    expect(erroring).toContain("**redacted**");
     const metricsText = await (await fetch(`${daemon.server!.url}/metrics`)).text();
 
     // The sink really received the values: the check below would catch a leak.
@@ -121,6 +131,7 @@ describe("daemon", () => {
     for (const value of forbidden) {
       expect(logs, "logs").not.toContain(value);
       expect(status, "/status").not.toContain(value);
+      expect(erroring, "/status while the error is current").not.toContain(value);
       expect(metricsText, "/metrics").not.toContain(value);
     }
     const parsed = JSON.parse(status) as { registries: Array<{ name: string; lastError: unknown }> };

@@ -70,7 +70,7 @@ fi
 # The build's inputs (what the Dockerfile copies, plus the base) name a cache tag: suites of one
 # run that build the same tree (image.test.ts, node-install.test.ts) build it once.
 CTX_HASH=$(cd "$ROOT" && { tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
-  Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src providers;
+  Dockerfile .dockerignore package.json package-lock.json scripts src providers;
   echo "$BASE"; } | sha256sum | cut -c1-16)
 CACHED=localhost/regcred-build:$CTX_HASH
 started=$(date +%s)

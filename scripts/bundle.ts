@@ -1,0 +1,56 @@
+/**
+ * npm run build: bundles the CLI (src/main.ts) into dist/ with esbuild, as the image ships it.
+ *
+ * Why a bundle: the daemon's resident memory is mostly code. Unbundled, importing
+ * @kubernetes/client-node loads its whole generated API (every group, every model: ~20 MB of
+ * JavaScript) because its index re-exports all of it; bundled, only the APIs regcred calls
+ * (CoreV1, CoordinationV1, EventsV1) and what they reach stay. Provider SDKs (AWS, Azure,
+ * Google) are imported on demand (providers/lazy.ts), so splitting puts each in a chunk of its
+ * own that is read only when a registry of that kind is configured.
+ *
+ *   node scripts/bundle.ts [--sourcemap] [--outdir DIR]   (SOURCEMAP=1 also turns maps on)
+ *
+ * Entry stays dist/src/main.js (package.json `bin`, the benches and the soak run it).
+ */
+import { build } from "esbuild";
+import { rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+const root = path.resolve(import.meta.dirname, "..");
+const { values } = parseArgs({
+  options: { sourcemap: { type: "boolean" }, outdir: { type: "string" }, metafile: { type: "string" } },
+});
+const outdir = path.resolve(root, values.outdir ?? "dist");
+const sourcemap = values.sourcemap === true || process.env.SOURCEMAP === "1";
+
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { "src/main": "src/main.ts" },
+  outdir,
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  splitting: true,
+  platform: "node",
+  format: "esm",
+  target: "node24",
+  minify: true,
+  // Error classes and pino/commander messages show constructor names; keep them readable.
+  keepNames: true,
+  // A single non-ASCII character (a licence comment's author name) makes V8 hold the whole
+  // source as a two-byte string: twice the memory for the largest file.
+  legalComments: "none",
+  charset: "ascii",
+  // Off by default: maps cost disk, and memory only when --enable-source-maps reads them.
+  sourcemap: sourcemap ? "linked" : false,
+  // Bundled CommonJS dependencies call require() for Node's built-ins.
+  banner: {
+    js: "import { createRequire as __regcredRequire } from 'node:module'; const require = __regcredRequire(import.meta.url);",
+  },
+  // ws's optional native speed-ups: absent, and ws falls back to JavaScript when they are.
+  external: ["bufferutil", "utf-8-validate"],
+  metafile: values.metafile !== undefined,
+  logLevel: "warning",
+});
+if (values.metafile && result.metafile) writeFileSync(values.metafile, JSON.stringify(result.metafile));
