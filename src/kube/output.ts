@@ -26,6 +26,7 @@ export function createKubeOutput(deps: {
     log,
     metrics,
     targets: config.secrets,
+    retired: config.kubernetes.retiredSecrets,
     serviceAccounts,
     instance,
     concurrency: config.kubernetes.concurrency,

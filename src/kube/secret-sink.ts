@@ -31,6 +31,8 @@ export interface KubeSinkOptions {
   log: Logger;
   metrics: Metrics;
   targets: readonly Target[];
+  /** Names of targets taken out of the config (kubernetes.retiredSecrets): collected. */
+  retired?: readonly string[];
   serviceAccounts: ServiceAccountReconciler;
   instance?: string;
   events?: EventSink;
@@ -63,21 +65,18 @@ export class KubeSecretSink implements Sink {
     this.concurrency = options.concurrency ?? 32;
     const instance = options.instance ?? DEFAULT_INSTANCE;
     this.isOurs = ownedBy(instance);
-    this.store = new SecretStore(
-      options.kc,
-      options.log,
-      options.targets.map((t) => t.name),
-    );
+    // Retired names are watched too: their Secrets of regcred's are garbage (see GarbageCollector).
+    this.store = new SecretStore(options.kc, options.log, [
+      ...options.targets.map((t) => t.name),
+      ...(options.retired ?? []),
+    ]);
     this.writer = new SecretWriter(options.kc, options.log, this.store);
     this.drift = new DriftDetector(this.isOurs);
     this.store.onEvent((type, obj) => this.drift.observe(type, obj));
     this.gc = new GarbageCollector(
       {
-        kc: options.kc,
         log: options.log,
         metrics: options.metrics,
-        instance,
-        configured: new Set(options.targets.map((t) => t.name)),
         concurrency: this.concurrency,
         isOurs: this.isOurs,
         frozen: this.frozen,

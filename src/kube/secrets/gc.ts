@@ -1,8 +1,8 @@
-import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET, type DesiredSecret } from "../../engine/plan.ts";
+import { LABEL_TARGET, type DesiredSecret } from "../../engine/plan.ts";
 import type { Metrics } from "../../observe/metrics.ts";
-import { makeApi, messageOf, statusOf, withRetry } from "../client.ts";
+import { messageOf, statusOf } from "../client.ts";
 import { fenceDown } from "../fence.ts";
 import { forEachLimit } from "../limit.ts";
 import { key } from "./paths.ts";
@@ -10,30 +10,29 @@ import type { SecretStore } from "./store.ts";
 import type { SecretWriter } from "./writer.ts";
 
 export interface CollectorOptions {
-  kc: KubeConfig;
   log: Logger;
   metrics: Metrics;
-  instance: string;
-  /** Target names in the config. */
-  configured: ReadonlySet<string>;
   concurrency: number;
   isOurs: (s: V1Secret) => boolean;
   /** Namespaces left exactly as they are (being deleted). */
   frozen: (namespace: string) => boolean;
 }
 
-/** Deletes regcred's own Secrets that no target wants: by label, with the UID as precondition. */
+/**
+ * Deletes regcred's own Secrets that no target wants: by label, with the UID as precondition.
+ *
+ * It looks only where the store watches: the configured target names and the retired ones
+ * (kubernetes.retiredSecrets). RBAC grants Secrets by name, so regcred cannot list "every
+ * Secret with my label" to find those of a target taken out of the config; the retired list
+ * is how that target's name stays granted and watched until its Secrets are gone. It is in the
+ * config (and the chart's values), so it survives restarts and `regcred rbac -c` renders it.
+ */
 export class GarbageCollector {
-  private readonly core: CoreV1Api;
-  private swept = false;
-
   constructor(
     private readonly options: CollectorOptions,
     private readonly store: SecretStore,
     private readonly writer: SecretWriter,
-  ) {
-    this.core = makeApi(options.kc, CoreV1Api);
-  }
+  ) {}
 
   /** Deletes what is regcred's and not desired, except in targets of `keep`; returns how many. */
   async collect(desired: ReadonlyMap<string, DesiredSecret>, keep: ReadonlySet<string>): Promise<number> {
@@ -51,22 +50,6 @@ export class GarbageCollector {
           doomed.push(s);
         }
       }
-    }
-    if (!this.swept) {
-      // Once per start: Secrets of targets that have left the config are not in any cache.
-      const all = await withRetry(
-        "list regcred's Secrets",
-        () =>
-          this.core.listSecretForAllNamespaces({
-            labelSelector: `${LABEL_MANAGED_BY}=regcred,${LABEL_INSTANCE}=${this.options.instance}`,
-          }),
-        { log: this.options.log },
-      );
-      for (const s of all.items) {
-        const target = s.metadata?.labels?.[LABEL_TARGET];
-        if (target && !this.options.configured.has(target) && !frozen(s.metadata!.namespace!)) doomed.push(s);
-      }
-      this.swept = true;
     }
     let deleted = 0;
     await forEachLimit(doomed, this.options.concurrency, async (s) => {
