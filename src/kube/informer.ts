@@ -13,12 +13,18 @@ export interface WatchedCache<T extends KubernetesObject> {
   stop(): Promise<void>;
 }
 
-export interface WatchedCacheOptions {
+export interface WatchedCacheOptions<T extends KubernetesObject = KubernetesObject> {
   log: Logger;
   labelSelector?: string;
   fieldSelector?: string;
   /** Seconds the server keeps one watch open; default a random 5-10 minutes, as client-go. */
   watchTimeoutSeconds?: () => number;
+  /**
+   * What the cache keeps of each object (client-go's TransformFunc): only what its readers
+   * compare, so thousands of namespaces or ServiceAccounts do not sit in memory whole. It must
+   * keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 /** The API server's answer when a resourceVersion is older than what it still remembers. */
@@ -38,7 +44,7 @@ export function watchedCache<T extends KubernetesObject>(
   what: string,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
-  options: WatchedCacheOptions,
+  options: WatchedCacheOptions<T>,
 ): WatchedCache<T> {
   const { log } = options;
   const timeout = options.watchTimeoutSeconds ?? (() => Math.floor(300 * (1 + Math.random())));
@@ -49,7 +55,9 @@ export function watchedCache<T extends KubernetesObject>(
   let markSynced: () => void = () => {};
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
 
-  const upsert = (obj: T) => {
+  const keep = options.transform ?? ((obj: T) => obj);
+  const upsert = (whole: T) => {
+    const obj = keep(whole);
     const ns = obj.metadata?.namespace ?? "";
     const name = obj.metadata?.name ?? "";
     let byName = objects.get(ns);

@@ -36,7 +36,8 @@ export function createKubeOutput(deps: {
   const raw = new RawClient(kc);
   const sink: Sink = {
     description: secrets.description,
-    apply: (plan, signal) => secrets.apply(plan, signal),
+    scoped: secrets.scoped,
+    apply: (plan, signal, scope) => secrets.apply(plan, signal, scope),
     lastGood: () =>
       readLastGood(
         secrets.managed(),

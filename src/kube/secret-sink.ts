@@ -58,6 +58,7 @@ export class KubeSecretSink implements Sink {
   private readonly drift: DriftDetector;
   private readonly gc: GarbageCollector;
   private readonly reportedConflicts = new Set<string>();
+  private readonly outOfStep = new OutOfStep();
   private readonly concurrency: number;
   private readonly isOurs: (s: V1Secret) => boolean;
 
@@ -90,8 +91,11 @@ export class KubeSecretSink implements Sink {
     return this.store.synced();
   }
 
-  /** Called when the cluster drifts from the plan: a Secret deleted or edited, a foreign one gone. */
-  onDrift(listener: () => void): void {
+  /**
+   * Called when the cluster drifts from the plan (a Secret deleted or edited, a foreign one
+   * gone), with the namespace where it did.
+   */
+  onDrift(listener: (namespace: string) => void): void {
     this.drift.onDrift(listener);
   }
 
@@ -104,47 +108,48 @@ export class KubeSecretSink implements Sink {
     return [...this.store.names()].flatMap((name) => this.store.list(name).filter(this.isOurs));
   }
 
-  apply(plan: Plan, signal?: AbortSignal): Promise<SinkResult> {
-    return fenced(signal, () => this.write(plan));
+  /** Takes a scope (see Sink.apply): a namespace's pass costs that namespace's targets only. */
+  readonly scoped = true;
+
+  apply(plan: Plan, signal?: AbortSignal, scope?: ReadonlySet<string>): Promise<SinkResult> {
+    return fenced(signal, () => this.write(plan, scope));
   }
 
-  private async write(plan: Plan): Promise<SinkResult> {
+  private async write(plan: Plan, scope?: ReadonlySet<string>): Promise<SinkResult> {
     const { log, metrics } = this.options;
     const result = emptyResult();
-    const desired = new Map(plan.secrets.map((s) => [key(s.namespace, s.name), s]));
-    this.drift.want(desired);
-    const conflicts = new Map<string, number>();
-    const outOfSync = new Map<string, number>();
+    this.drift.want(plan.secrets, scope ? { namespaces: scope, names: this.store.names() } : undefined);
+    this.outOfStep.forget(scope);
 
     await forEachLimit(plan.secrets, this.concurrency, async (secret) => {
       if (fenceDown()) return;
       const outcome = await this.ensure(secret);
       if (outcome === "conflict") {
-        conflicts.set(secret.name, (conflicts.get(secret.name) ?? 0) + 1);
-        outOfSync.set(secret.name, (outOfSync.get(secret.name) ?? 0) + 1);
+        this.outOfStep.add(secret, true);
         return;
       }
       if (outcome === "skipped") return;
       if (outcome === "failed") {
         result.failed++;
-        outOfSync.set(secret.name, (outOfSync.get(secret.name) ?? 0) + 1);
+        this.outOfStep.add(secret, false);
       } else {
         result[outcome]++;
       }
       metrics.secretWrites.inc({ secret: secret.name, result: outcome });
     });
-
-    for (const target of this.options.targets) {
-      metrics.conflicts.set({ secret: target.name }, conflicts.get(target.name) ?? 0);
-      metrics.outOfSync.set({ secret: target.name }, outOfSync.get(target.name) ?? 0);
-    }
+    this.outOfStep.publish(metrics, this.options.targets);
 
     // Keep what a target without any usable credential wrote last: stale beats missing.
     const keep = new Set(plan.problems.map((p) => p.target));
     requestSignal(); // fenced: no garbage collection or ServiceAccount patch once leadership is gone
-    result.deleted += await this.gc.collect(desired, keep);
+    result.deleted += await this.gc.collect((ns, name) => this.drift.wanted(ns, name), keep, scope);
 
-    const sa = await this.options.serviceAccounts.reconcile(this.pullSecretWants(plan), keep, this.frozen);
+    const sa = await this.options.serviceAccounts.reconcile(
+      this.pullSecretWants(plan),
+      keep,
+      this.frozen,
+      scope,
+    );
     result.failed += sa.failed;
     if (result.failed > 0) log.warn({ failed: result.failed }, "some writes failed; they are retried");
     return result;
@@ -268,4 +273,36 @@ function secretRef(secret: DesiredSecret, live: V1Secret): ObjectRef {
     name: secret.name,
     uid: live.metadata?.uid,
   };
+}
+
+/**
+ * Which desired Secrets are not as planned (conflicts among them), per target: kept across
+ * passes, so a namespace's pass updates its own part and the gauges stay the cluster's.
+ */
+class OutOfStep {
+  private readonly conflicts = new Map<string, Set<string>>();
+  private readonly failing = new Map<string, Set<string>>();
+
+  /** Starts a pass: everything (no scope) or those namespaces' entries are forgotten. */
+  forget(scope?: ReadonlySet<string>): void {
+    for (const table of [this.conflicts, this.failing]) {
+      if (!scope) table.clear();
+      else for (const set of table.values()) for (const ns of scope) set.delete(ns);
+    }
+  }
+
+  add(secret: DesiredSecret, conflict: boolean): void {
+    const table = conflict ? this.conflicts : this.failing;
+    let set = table.get(secret.name);
+    if (!set) table.set(secret.name, (set = new Set()));
+    set.add(secret.namespace);
+  }
+
+  publish(metrics: Metrics, targets: readonly Target[]): void {
+    for (const { name } of targets) {
+      const conflicts = this.conflicts.get(name)?.size ?? 0;
+      metrics.conflicts.set({ secret: name }, conflicts);
+      metrics.outOfSync.set({ secret: name }, conflicts + (this.failing.get(name)?.size ?? 0));
+    }
+  }
 }

@@ -11,21 +11,39 @@ import type { SecretEvent } from "./store.ts";
  */
 export class DriftDetector {
   private desired = new Map<string, DesiredSecret>();
-  private readonly listeners: Array<() => void> = [];
+  private readonly listeners: Array<(namespace: string) => void> = [];
 
   constructor(private readonly isOurs: (s: V1Secret) => boolean) {}
 
-  onDrift(listener: () => void): void {
+  /** Told of drift, with the namespace where it happened. */
+  onDrift(listener: (namespace: string) => void): void {
     this.listeners.push(listener);
   }
 
-  /** The Secrets the cluster should hold from now on. */
-  want(desired: Map<string, DesiredSecret>): void {
-    this.desired = desired;
+  /**
+   * The Secrets the cluster should hold from now on: all of them, or (scope) those namespaces'
+   * (of the names the writer manages), the others' as they were.
+   */
+  want(
+    secrets: readonly DesiredSecret[],
+    scope?: { namespaces: ReadonlySet<string>; names: Iterable<string> },
+  ): void {
+    if (!scope) {
+      this.desired = new Map(secrets.map((s) => [key(s.namespace, s.name), s]));
+      return;
+    }
+    for (const ns of scope.namespaces) for (const name of scope.names) this.desired.delete(key(ns, name));
+    for (const s of secrets) this.desired.set(key(s.namespace, s.name), s);
+  }
+
+  /** Whether the Secret is one the cluster should hold. */
+  wanted(namespace: string, name: string): boolean {
+    return this.desired.has(key(namespace, name));
   }
 
   observe(type: SecretEvent, obj: V1Secret): void {
-    const want = this.desired.get(key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? ""));
+    const namespace = obj.metadata?.namespace ?? "";
+    const want = this.desired.get(key(namespace, obj.metadata?.name ?? ""));
     let drift: boolean;
     if (type === "delete") {
       drift = want !== undefined;
@@ -34,6 +52,6 @@ export class DriftDetector {
     } else {
       drift = !this.isOurs(obj) ? want.body.target.adopt : !matches(obj, want);
     }
-    if (drift) this.listeners.forEach((l) => l());
+    if (drift) this.listeners.forEach((l) => l(namespace));
   }
 }

@@ -1,11 +1,10 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { LABEL_TARGET, type DesiredSecret } from "../../engine/plan.ts";
+import { LABEL_TARGET } from "../../engine/plan.ts";
 import type { Metrics } from "../../observe/metrics.ts";
 import { messageOf, statusOf } from "../client.ts";
 import { fenceDown } from "../fence.ts";
 import { forEachLimit } from "../limit.ts";
-import { key } from "./paths.ts";
 import type { SecretStore } from "./store.ts";
 import type { SecretWriter } from "./writer.ts";
 
@@ -34,18 +33,28 @@ export class GarbageCollector {
     private readonly writer: SecretWriter,
   ) {}
 
-  /** Deletes what is regcred's and not desired, except in targets of `keep`; returns how many. */
-  async collect(desired: ReadonlyMap<string, DesiredSecret>, keep: ReadonlySet<string>): Promise<number> {
+  /**
+   * Deletes what is regcred's and not wanted, except in targets of `keep`; only in `scope`'s
+   * namespaces when given. Returns how many.
+   */
+  async collect(
+    wanted: (namespace: string, name: string) => boolean,
+    keep: ReadonlySet<string>,
+    scope?: ReadonlySet<string>,
+  ): Promise<number> {
     const { isOurs, frozen } = this.options;
     const doomed: V1Secret[] = [];
     for (const name of this.store.names()) {
       if (keep.has(name)) continue;
-      for (const s of this.store.list(name)) {
+      const candidates = scope
+        ? [...scope].flatMap((ns) => this.store.cached(ns, name) ?? [])
+        : this.store.list(name);
+      for (const s of candidates) {
         if (
           isOurs(s) &&
           !frozen(s.metadata!.namespace!) &&
           s.metadata?.labels?.[LABEL_TARGET] === name &&
-          !desired.has(key(s.metadata!.namespace!, name))
+          !wanted(s.metadata!.namespace!, name)
         ) {
           doomed.push(s);
         }

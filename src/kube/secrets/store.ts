@@ -61,6 +61,11 @@ export class SecretStore {
     return this.caches.get(name)?.list() ?? [];
   }
 
+  /** The Secret as the watch last saw it. */
+  cached(namespace: string, name: string): V1Secret | undefined {
+    return this.caches.get(name)?.get(name, namespace);
+  }
+
   /** The newest version known: the watch's, or our own write's if the watch has not seen it yet. */
   current(namespace: string, name: string): V1Secret | undefined {
     const cached = this.caches.get(name)?.get(name, namespace);
