@@ -111,6 +111,7 @@ describe("races with another writer", () => {
     });
     await relabel(ns.names[1]!, { "regcred-test": run });
     proxy = await CountingProxy.start(cluster);
+    await regcred.grant([name]); // through the proxy, as the same ServiceAccount
     running = await runDaemon(
       proxy.kubeConfig(regcred.kc.getCurrentUser()!.token!),
       provider,
