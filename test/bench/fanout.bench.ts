@@ -40,11 +40,20 @@ function chartNodeOptions(): string {
   return values.nodeOptions ?? "";
 }
 
-/** Polls until fn returns a value (30 ms steps, 5 min at most). */
+/** Polls until fn returns a value (30 ms steps; 5 min and 100 ms per namespace at most). */
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 300_000;
+  const deadline = Date.now() + 300_000 + 100 * NAMESPACES;
   for (;;) {
-    const value = await fn();
+    if (daemonDied) throw new Error(`bench: ${daemonDied}`);
+    // A failed poll (the daemon's server resetting an idle keep-alive socket on a loaded
+    // machine) is "not yet"; a dead daemon is the end.
+    const value = await Promise.resolve()
+      .then(fn)
+      .catch((err: unknown) => {
+        if (daemonDied) throw new Error(`bench: ${daemonDied}`);
+        if (Date.now() > deadline) throw err;
+        return undefined;
+      });
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error("bench: timed out");
     await new Promise((r) => setTimeout(r, 30));
@@ -84,6 +93,9 @@ async function daemonRequests(cluster: Cluster): Promise<number> {
 function ms(n: number): string {
   return `${n.toFixed(0)} ms`;
 }
+
+let benchDone = false;
+let daemonDied: string | null = null;
 
 async function main(): Promise<void> {
   const cluster = await startCluster({ controllerManager: false });
@@ -142,7 +154,12 @@ log: { level: warn }
       },
     );
     let stderr = "";
-    daemon.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    daemon.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+    // A daemon that dies (out of memory, a crash) ends the bench saying so, not with a fetch error.
+    daemon.once("exit", (code, signal) => {
+      if (!benchDone)
+        daemonDied = `the daemon exited (code ${code}, signal ${signal}); its last words:\n${stderr.slice(-4_000)}`;
+    });
     const daemonUrl = await until(() => /"url":"([^"]+)"/.exec(stderr)?.[1]);
     const writes = async (result: string) => {
       const text = await (await fetch(`${daemonUrl}/metrics`)).text();
@@ -213,7 +230,7 @@ log: { level: warn }
     const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]!;
     const requestsAfter = await daemonRequests(cluster);
     const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
-    const processMetrics = (await (await fetch(`${daemonUrl}/metrics`)).text())
+    const processMetrics = (await until(async () => (await fetch(`${daemonUrl}/metrics`)).text()))
       .split("\n")
       .filter((l) =>
         /^regcred_(nodejs_heap_size_(used|total)_bytes|nodejs_external_memory_bytes|process_resident_memory_bytes) /.test(
@@ -226,6 +243,7 @@ log: { level: warn }
           .replace(/ (\d+)$/, (_, n: string) => ` ${(Number(n) / 1048576).toFixed(0)} MB`),
       );
     const daemonPeak = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    benchDone = true;
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
 
