@@ -187,13 +187,15 @@ interface Page<T> {
  */
 export async function listInPages<T, L extends Page<T>>(
   fetchPage: (cont: string | undefined) => Promise<L>,
+  /** What is kept of each item, applied page by page (the cache's transform). */
+  keep: (item: T) => T = (item) => item,
 ): Promise<L> {
   const first = await fetchPage(undefined);
-  const items = [...first.items];
+  const items = first.items.map(keep);
   let cont = first.metadata?._continue;
   while (cont) {
     const page = await fetchPage(cont);
-    items.push(...page.items);
+    for (const item of page.items) items.push(keep(item));
     cont = page.metadata?._continue;
   }
   return { ...first, items, metadata: { ...first.metadata, _continue: undefined } };

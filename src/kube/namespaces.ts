@@ -24,7 +24,7 @@ export class NamespaceWatcher implements NamespaceSource {
       kc,
       "namespaces",
       "/api/v1/namespaces",
-      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont })),
+      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont }), selectionView),
       { log, transform: selectionView },
     );
     this.cache.onEvent((type, ns) => {

@@ -68,7 +68,10 @@ export class ServiceAccountReconciler {
       "serviceaccounts",
       "/api/v1/serviceaccounts",
       () =>
-        listInPages((cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont })),
+        listInPages(
+          (cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont }),
+          (sa: V1ServiceAccount) => pullSecretsView(sa, this.annotation),
+        ),
       { log, transform: (sa) => pullSecretsView(sa, this.annotation) },
     );
     this.cache.onEvent((type, sa) => {
