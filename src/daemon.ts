@@ -105,8 +105,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     : null;
   if (server) log.info({ url: server.url }, "serving probes and metrics");
 
-  const unsubscribe = namespaces.onChange(() => work?.sync.trigger());
-  sink.onDrift?.(() => work?.sync.trigger());
+  // A change in one namespace reconciles that namespace; one the source cannot place, all.
+  const reconcile = (namespace?: string) =>
+    namespace === undefined ? work?.sync.trigger() : work?.sync.touch(namespace);
+  const unsubscribe = namespaces.onChange(reconcile);
+  sink.onDrift?.(reconcile);
   // Writing before the caches know what exists would re-create everything; wait for them
   // (or for a shutdown signal: SIGTERM during start-up stops at once).
   try {

@@ -1,10 +1,10 @@
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError } from "../config/load.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
 import { EXIT, UsageError } from "./errors.ts";
 import { onceCommand, renderCommand, runCommand, validateCommand, type Io } from "./commands.ts";
 import { version } from "../base/version.ts";
 import { redact } from "../base/redact.ts";
-import { rbacManifests } from "../kube/rbac.ts";
+import { managedSecretNames, rbacManifests } from "../kube/rbac.ts";
 import { statusCommand } from "./status.ts";
 import { explainCommand, type ExplainOptions } from "./explain.ts";
 import { stringify } from "yaml";
@@ -131,16 +131,18 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
   program
     .command("rbac")
     .description(
-      "print the least RBAC the daemon needs (ServiceAccount, ClusterRole, Role for the leader Lease) as YAML",
+      "print the least RBAC the daemon needs for a config (ServiceAccount, ClusterRole granting its Secrets by name, Role for the leader Lease) as YAML",
     )
+    .addOption(config())
     .option("--namespace <ns>", "regcred's own namespace", "regcred")
     .option("--service-account <name>", "the daemon's ServiceAccount", "regcred")
     .option("--lease <name>", "the leader election Lease", "regcred")
-    .action((opts: { namespace: string; serviceAccount: string; lease: string }) => {
+    .action(async (opts: { config: string; namespace: string; serviceAccount: string; lease: string }) => {
       const docs = rbacManifests({
         namespace: opts.namespace,
         serviceAccount: opts.serviceAccount,
         leaseName: opts.lease,
+        secretNames: managedSecretNames(await loadConfig(opts.config)),
       });
       io.stdout(docs.map((d) => stringify(d)).join("---\n"));
       exit(EXIT.ok);

@@ -145,6 +145,12 @@ export const configSchema = z
           }),
         /** Post Kubernetes Events (Warning on conflicts and failed refreshes, Normal on creation). */
         events: z.boolean().default(true),
+        /**
+         * Names of Secrets regcred once wrote and no target has any more: regcred deletes its own
+         * Secrets of these names, and RBAC grants them. Least RBAC grants Secrets by name only, so
+         * a target taken out of `secrets` is collected once its name is listed here.
+         */
+        retiredSecrets: z.array(secretName).default([]),
       })
       .default({
         instance: "regcred",
@@ -157,6 +163,7 @@ export const configSchema = z
           retryPeriod: 2_000,
         },
         events: true,
+        retiredSecrets: [],
       }),
     log: z
       .strictObject({
@@ -193,6 +200,15 @@ export const configSchema = z
           });
         }
       });
+    });
+    config.kubernetes.retiredSecrets.forEach((name, i) => {
+      if (secretNames.has(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["kubernetes", "retiredSecrets", i],
+          message: `expected a name no target has: ${JSON.stringify(name)} is secrets[${secretNames.get(name)}], whose Secrets regcred keeps`,
+        });
+      }
     });
     const base = mergeRefresh(DEFAULT_REFRESH, config.refresh);
     const baseProblems = checkPolicy(base);

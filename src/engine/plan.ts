@@ -162,20 +162,60 @@ export function plan(
   namespaces: readonly Namespace[],
   options: PlanOptions = {},
 ): Plan {
+  return planFrom(
+    targets.map((t) => targetBody(t, credentials, options.instance)),
+    namespaces,
+    options,
+  );
+}
+
+/** The plan from bodies already rendered (one per target, or why there is none). */
+export function planFrom(
+  rendered: ReadonlyArray<TargetBody | PlanProblem>,
+  namespaces: readonly Namespace[],
+  options: PlanOptions = {},
+): Plan {
   const secrets: DesiredSecret[] = [];
   const bodies: TargetBody[] = [];
   const problems: PlanProblem[] = [];
-  for (const target of targets) {
-    const body = targetBody(target, credentials, options.instance);
+  for (const body of rendered) {
     if (!("dockerconfigjson" in body)) {
       problems.push(body);
       continue;
     }
     bodies.push(body);
-    const matches = options.ignoreSelection ? () => true : namespaceMatcher(target);
+    const matches = options.ignoreSelection ? () => true : namespaceMatcher(body.target);
     for (const ns of namespaces) {
-      if (matches(ns)) secrets.push({ namespace: ns.name, name: target.name, type: SECRET_TYPE, body });
+      if (matches(ns)) secrets.push({ namespace: ns.name, name: body.target.name, type: SECRET_TYPE, body });
     }
   }
   return { secrets, bodies, problems };
+}
+
+/**
+ * Renders each target's body once per set of credentials: a plan for one namespace (a
+ * namespace event) reuses the bodies of the last one while no credential has changed, so
+ * its cost does not include rendering, hashing and encoding every target again. A credential
+ * is the same while the refresher holds the same array for its registry.
+ */
+export class BodyCache {
+  private readonly cache = new Map<
+    Target,
+    { inputs: Array<readonly Credential[] | undefined>; body: TargetBody | PlanProblem }
+  >();
+
+  bodies(
+    targets: readonly Target[],
+    credentials: CredentialSet,
+    instance?: string,
+  ): Array<TargetBody | PlanProblem> {
+    return targets.map((target) => {
+      const inputs = target.registries.map((r) => credentials.get(r));
+      const hit = this.cache.get(target);
+      if (hit && hit.inputs.every((c, i) => c === inputs[i])) return hit.body;
+      const body = targetBody(target, credentials, instance);
+      this.cache.set(target, { inputs, body });
+      return body;
+    });
+  }
 }

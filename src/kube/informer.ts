@@ -13,12 +13,18 @@ export interface WatchedCache<T extends KubernetesObject> {
   stop(): Promise<void>;
 }
 
-export interface WatchedCacheOptions {
+export interface WatchedCacheOptions<T extends KubernetesObject = KubernetesObject> {
   log: Logger;
   labelSelector?: string;
   fieldSelector?: string;
   /** Seconds the server keeps one watch open; default a random 5-10 minutes, as client-go. */
   watchTimeoutSeconds?: () => number;
+  /**
+   * What the cache keeps of each object (client-go's TransformFunc): only what its readers
+   * compare, so thousands of namespaces or ServiceAccounts do not sit in memory whole. It must
+   * keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 /** The API server's answer when a resourceVersion is older than what it still remembers. */
@@ -38,7 +44,7 @@ export function watchedCache<T extends KubernetesObject>(
   what: string,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
-  options: WatchedCacheOptions,
+  options: WatchedCacheOptions<T>,
 ): WatchedCache<T> {
   const { log } = options;
   const timeout = options.watchTimeoutSeconds ?? (() => Math.floor(300 * (1 + Math.random())));
@@ -49,7 +55,9 @@ export function watchedCache<T extends KubernetesObject>(
   let markSynced: () => void = () => {};
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
 
-  const upsert = (obj: T) => {
+  const keep = options.transform ?? ((obj: T) => obj);
+  const upsert = (whole: T) => {
+    const obj = keep(whole);
     const ns = obj.metadata?.namespace ?? "";
     const name = obj.metadata?.name ?? "";
     let byName = objects.get(ns);
@@ -179,13 +187,15 @@ interface Page<T> {
  */
 export async function listInPages<T, L extends Page<T>>(
   fetchPage: (cont: string | undefined) => Promise<L>,
+  /** What is kept of each item, applied page by page (the cache's transform). */
+  keep: (item: T) => T = (item) => item,
 ): Promise<L> {
   const first = await fetchPage(undefined);
-  const items = [...first.items];
+  const items = first.items.map(keep);
   let cont = first.metadata?._continue;
   while (cont) {
     const page = await fetchPage(cont);
-    items.push(...page.items);
+    for (const item of page.items) items.push(keep(item));
     cont = page.metadata?._continue;
   }
   return { ...first, items, metadata: { ...first.metadata, _continue: undefined } };

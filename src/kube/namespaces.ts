@@ -7,13 +7,16 @@ import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 /**
  * The cluster's namespaces, from a watch. Terminating namespaces are left out of the list:
- * nothing can be created in them, and their Secrets go with them.
+ * nothing can be created in them, and their Secrets go with them. Listeners hear which
+ * namespace changed, and only when what selection reads changed (name, labels, terminating).
  */
 export class NamespaceWatcher implements NamespaceSource {
   readonly selective = true;
   private readonly cache: WatchedCache<V1Namespace>;
-  private readonly listeners: Array<() => void> = [];
+  private readonly listeners: Array<(namespace?: string) => void> = [];
   private snapshot: Namespace[] | null = null;
+  /** Per namespace, what selection last saw: to tell a relevant update from any other. */
+  private readonly seen = new Map<string, string>();
 
   constructor(kc: KubeConfig, log: Logger) {
     const core = makeApi(kc, CoreV1Api);
@@ -21,21 +24,20 @@ export class NamespaceWatcher implements NamespaceSource {
       kc,
       "namespaces",
       "/api/v1/namespaces",
-      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont })),
-      { log },
+      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont }), selectionView),
+      { log, transform: selectionView },
     );
     this.cache.onEvent((type, ns) => {
-      // Only what selection reads: the name, labels and whether it is terminating.
-      if (
-        type === "update" &&
-        this.snapshot?.some(
-          (s) => s.name === ns.metadata?.name && sameLabels(s.labels, ns) && !terminating(ns),
-        )
-      ) {
-        return;
+      const name = ns.metadata?.name ?? "";
+      if (type === "delete") {
+        this.seen.delete(name);
+      } else {
+        const view = JSON.stringify([ns.metadata?.labels ?? {}, terminating(ns)]);
+        if (this.seen.get(name) === view) return;
+        this.seen.set(name, view);
       }
       this.snapshot = null;
-      this.listeners.forEach((l) => l());
+      this.listeners.forEach((l) => l(name));
     });
   }
 
@@ -51,6 +53,12 @@ export class NamespaceWatcher implements NamespaceSource {
     return this.snapshot;
   }
 
+  get(name: string): Namespace | undefined {
+    const ns = this.cache.get(name);
+    if (!ns || terminating(ns)) return undefined;
+    return { name, labels: { ...ns.metadata?.labels } };
+  }
+
   /**
    * Whether the namespace is being deleted. Nothing is written there, and nothing of regcred's
    * is removed there either: a namespace can stay Terminating for a long time (a finalizer
@@ -61,7 +69,7 @@ export class NamespaceWatcher implements NamespaceSource {
     return ns !== undefined && terminating(ns);
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (namespace?: string) => void): () => void {
     this.listeners.push(listener);
     return () => this.listeners.splice(this.listeners.indexOf(listener), 1);
   }
@@ -75,8 +83,16 @@ function terminating(ns: V1Namespace): boolean {
   return Boolean(ns.metadata?.deletionTimestamp) || ns.status?.phase === "Terminating";
 }
 
-function sameLabels(labels: Record<string, string>, ns: V1Namespace): boolean {
-  const other = ns.metadata?.labels ?? {};
-  const keys = Object.keys(labels);
-  return keys.length === Object.keys(other).length && keys.every((k) => labels[k] === other[k]);
+/** Of a namespace, the cache keeps what selection reads. */
+function selectionView(ns: V1Namespace): V1Namespace {
+  const m = ns.metadata;
+  return {
+    metadata: {
+      name: m?.name,
+      resourceVersion: m?.resourceVersion,
+      ...(m?.labels ? { labels: m.labels } : {}),
+      ...(m?.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    ...(ns.status?.phase ? { status: { phase: ns.status.phase } } : {}),
+  };
 }

@@ -26,6 +26,7 @@ export function createKubeOutput(deps: {
     log,
     metrics,
     targets: config.secrets,
+    retired: config.kubernetes.retiredSecrets,
     serviceAccounts,
     instance,
     concurrency: config.kubernetes.concurrency,
@@ -35,7 +36,8 @@ export function createKubeOutput(deps: {
   const raw = new RawClient(kc);
   const sink: Sink = {
     description: secrets.description,
-    apply: (plan, signal) => secrets.apply(plan, signal),
+    scoped: secrets.scoped,
+    apply: (plan, signal, scope) => secrets.apply(plan, signal, scope),
     lastGood: () =>
       readLastGood(
         secrets.managed(),

@@ -5,22 +5,66 @@ import type {
   V1RoleBinding,
   V1ServiceAccount,
 } from "@kubernetes/client-node";
+import type { Config } from "../config/schema.ts";
 
 /**
  * The least the daemon needs, in one place: the Helm chart renders the same rules (its test
- * compares them), `regcred rbac` prints them, and the integration tests run regcred with a
- * token bound to nothing else.
+ * compares them), `regcred rbac -c config.yaml` prints them, and the integration tests run
+ * regcred with a token bound to nothing else.
  *
- * Secrets are cluster-wide because targets select namespaces by glob and label, and
- * create cannot be limited by name. Deletes are only ever issued for Secrets carrying
- * regcred's labels, with the UID as a precondition.
+ * Secrets by name: get, list, watch, patch and delete are limited by resourceNames to the
+ * names regcred manages (managedSecretNames). The API server authorizes a list or watch whose
+ * field selector is `metadata.name=X` as a request for X, which is how every Secret watch of
+ * regcred's is made. Only create is unrestricted: the API cannot limit it by name. Deletes are
+ * only ever issued for Secrets carrying regcred's labels, with the UID as a precondition.
  */
-export const CLUSTER_RULES: NonNullable<V1ClusterRole["rules"]> = [
-  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
-  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
-  { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
-  { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
-];
+export function clusterRules(secretNames: readonly string[]): NonNullable<V1ClusterRole["rules"]> {
+  return [
+    { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+    ...secretRules(secretNames),
+    { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
+    { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  ];
+}
+
+function secretRules(names: readonly string[]): NonNullable<V1ClusterRole["rules"]> {
+  const rules: NonNullable<V1ClusterRole["rules"]> = [
+    { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+  ];
+  // An empty resourceNames means every name: with nothing to manage, grant nothing.
+  if (names.length > 0) {
+    rules.push({
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: [...names],
+      verbs: ["get", "list", "watch", "patch", "delete"],
+    });
+  }
+  return rules;
+}
+
+/**
+ * The Secret names regcred reads or writes, sorted: every target's, every retired target's
+ * (kubernetes.retiredSecrets: still collected), and every mirror registry's source Secret.
+ * The chart computes the same list from its values (templates/_helpers.tpl,
+ * regcred.managedSecretNames).
+ */
+export function managedSecretNames(config: Pick<Config, "secrets" | "registries" | "kubernetes">): string[] {
+  const names = new Set<string>([...config.secrets.map((t) => t.name), ...config.kubernetes.retiredSecrets]);
+  for (const r of config.registries) {
+    const source = mirrorSource(r.settings);
+    if (r.provider === "mirror" && source) names.add(source);
+  }
+  return [...names].sort();
+}
+
+/** A mirror registry's source Secret name, read structurally (settings are the provider's). */
+function mirrorSource(settings: unknown): string | undefined {
+  const source = (settings as { source?: unknown }).source;
+  if (typeof source !== "object" || source === null) return undefined;
+  const name = (source as { name?: unknown }).name;
+  return typeof name === "string" ? name : undefined;
+}
 
 /** Leader election: only the one Lease, in regcred's own namespace. */
 export function leaseRules(leaseName: string): NonNullable<V1Role["rules"]> {
@@ -42,6 +86,8 @@ export interface RbacOptions {
   leaseName?: string;
   /** Prefix of the cluster-scoped names; the chart uses its release name. */
   name?: string;
+  /** The Secret names the rules grant: managedSecretNames(config). */
+  secretNames: readonly string[];
 }
 
 export function rbacManifests(
@@ -61,7 +107,7 @@ export function rbacManifests(
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name, labels },
-      rules: CLUSTER_RULES,
+      rules: clusterRules(options.secretNames),
     },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",

@@ -46,7 +46,7 @@ export interface PullSecretWant {
 export class ServiceAccountReconciler {
   private readonly core: CoreV1Api;
   private readonly cache: WatchedCache<V1ServiceAccount>;
-  private readonly listeners: Array<() => void> = [];
+  private readonly listeners: Array<(namespace: string) => void> = [];
   /** namespace -> ServiceAccount name or "*" -> secrets wanted, from the last pass. */
   private wanted = new Map<string, Map<string, Set<string>>>();
   /** Same shape: entries kept where present, never added (keepOnly wants). */
@@ -68,15 +68,16 @@ export class ServiceAccountReconciler {
       "serviceaccounts",
       "/api/v1/serviceaccounts",
       () =>
-        listInPages((cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont })),
-      {
-        log,
-      },
+        listInPages(
+          (cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont }),
+          (sa: V1ServiceAccount) => pullSecretsView(sa, this.annotation),
+        ),
+      { log, transform: (sa) => pullSecretsView(sa, this.annotation) },
     );
     this.cache.onEvent((type, sa) => {
       if (type === "delete") return;
       // A new ServiceAccount, or an edit that dropped one of regcred's entries.
-      if (this.pending(sa)) this.listeners.forEach((l) => l());
+      if (this.pending(sa)) this.listeners.forEach((l) => l(sa.metadata?.namespace ?? ""));
     });
   }
 
@@ -84,7 +85,8 @@ export class ServiceAccountReconciler {
     return this.cache.synced();
   }
 
-  onDrift(listener: () => void): void {
+  /** Told of a ServiceAccount out of step with the wants, with its namespace. */
+  onDrift(listener: (namespace: string) => void): void {
     this.listeners.push(listener);
   }
 
@@ -95,20 +97,32 @@ export class ServiceAccountReconciler {
   /**
    * Adds the wanted entries and removes regcred's entries nobody wants any more. `keep`: target
    * names whose entries stay even where not wanted now (their Secrets are kept too). `frozen`:
-   * namespaces left exactly as they are (being deleted).
+   * namespaces left exactly as they are (being deleted). `scope`: the wants are those
+   * namespaces' only; only their ServiceAccounts are looked at, the rest keep their wants.
    */
   async reconcile(
     wants: readonly PullSecretWant[],
     keep: ReadonlySet<string> = new Set(),
     frozen: (namespace: string) => boolean = () => false,
+    scope?: ReadonlySet<string>,
   ): Promise<{ patched: number; failed: number }> {
-    this.wanted = byNamespace(wants.filter((w) => !w.keepOnly));
-    this.held = byNamespace(wants.filter((w) => w.keepOnly));
+    const wanted = byNamespace(wants.filter((w) => !w.keepOnly));
+    const held = byNamespace(wants.filter((w) => w.keepOnly));
+    if (scope) {
+      for (const ns of scope) {
+        replaceEntry(this.wanted, ns, wanted.get(ns));
+        replaceEntry(this.held, ns, held.get(ns));
+      }
+    } else {
+      this.wanted = wanted;
+      this.held = held;
+    }
     this.keep = keep;
     this.frozen = frozen;
+    const accounts = scope ? [...scope].flatMap((ns) => this.cache.list(ns)) : this.cache.list();
     let patched = 0;
     let failed = 0;
-    await forEachLimit(this.cache.list(), 16, async (sa) => {
+    await forEachLimit(accounts, 16, async (sa) => {
       if (fenceDown() || !this.pending(sa)) return;
       try {
         if (await this.fix(sa.metadata!.namespace!, sa.metadata!.name!)) patched++;
@@ -172,6 +186,28 @@ export class ServiceAccountReconciler {
       throw err;
     }
   }
+}
+
+function replaceEntry<V>(table: Map<string, V>, key: string, value: V | undefined): void {
+  if (value === undefined) table.delete(key);
+  else table.set(key, value);
+}
+
+/** Of a ServiceAccount, the cache keeps what change() reads: its entries and regcred's annotation. */
+function pullSecretsView(sa: V1ServiceAccount, annotation: string): V1ServiceAccount {
+  const m = sa.metadata;
+  const owned = m?.annotations?.[annotation];
+  return {
+    metadata: {
+      name: m?.name,
+      namespace: m?.namespace,
+      resourceVersion: m?.resourceVersion,
+      // Whether it has annotations at all matters: change() adds the map itself only when
+      // there is none (adding it over others' annotations would replace them).
+      ...(m?.annotations ? { annotations: owned !== undefined ? { [annotation]: owned } : {} } : {}),
+    },
+    ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets.map((e) => ({ name: e.name })) } : {}),
+  };
 }
 
 function byNamespace(wants: readonly PullSecretWant[]): Map<string, Map<string, Set<string>>> {

@@ -125,7 +125,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await registry.pushImage(REPO, TAG);
     const appHost = registry.host;
     const staticHost = registry.host.replace("127.0.0.1", "localhost");
-    const lp = await leastPrivilege(c, run);
+    const lp = await leastPrivilege(c, run, [SECRET_NAME]);
     const token = lp.kc.getCurrentUser()!.token!;
 
     const oracle = (host: string, e: EntryView, now: number): Verdict => {

@@ -137,7 +137,7 @@ such as credentialsFile, certificateFile). Input: (dict "value" MAP "root" $); o
 {{- end }}
 {{- $_ := set $config "server" (dict "port" (int .Values.server.port) "host" .Values.server.host) }}
 {{- $le := dict "enabled" (eq (include "regcred.leaderElection" .) "true") "namespace" .Release.Namespace "name" (include "regcred.leaseName" .) "leaseDuration" .Values.leaderElection.leaseDuration "renewDeadline" .Values.leaderElection.renewDeadline "retryPeriod" .Values.leaderElection.retryPeriod }}
-{{- $_ := set $config "kubernetes" (dict "instance" (include "regcred.instance" .) "concurrency" (int .Values.concurrency) "events" .Values.events "leaderElection" $le) }}
+{{- $_ := set $config "kubernetes" (dict "instance" (include "regcred.instance" .) "concurrency" (int .Values.concurrency) "events" .Values.events "leaderElection" $le "retiredSecrets" (.Values.retiredSecrets | default list)) }}
 {{- $_ := set $config "log" (dict "level" .Values.log.level) }}
 {{- toYaml $config }}
 {{- end }}

@@ -1,6 +1,6 @@
 import type { V1ManagedFieldsEntry, V1Secret } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
-import type { DesiredSecret } from "../../engine/plan.ts";
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, type DesiredSecret } from "../../engine/plan.ts";
 
 /** regcred's server-side apply field manager: every field it sets, it owns by apply. */
 export const FIELD_MANAGER = "regcred";
@@ -90,4 +90,10 @@ export function newer(a: V1Secret, b: V1Secret): boolean {
   } catch {
     return true;
   }
+}
+
+/** Whether a Secret is this installation's own: its labels say regcred and this instance. */
+export function ownedBy(instance: string): (s: V1Secret) => boolean {
+  return (s) =>
+    s.metadata?.labels?.[LABEL_MANAGED_BY] === "regcred" && s.metadata.labels[LABEL_INSTANCE] === instance;
 }

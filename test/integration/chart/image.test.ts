@@ -40,7 +40,7 @@ describe.runIf(process.env.REGCRED_IMAGE_TEST === "1")("image (buildah, stand-in
     writeFileSync(bad, cm.data["config.yaml"]!.replace("provider: static", "provider: quay"));
     // `regcred once` from inside the image against the rig, as regcred's ServiceAccount.
     ns = await createNamespaces(cluster.kubeConfig(), `image-${run}`, 2, { "regcred-test": run });
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, ["pull"]);
     const onceConfig = join(dir, "once.yaml");
     writeFileSync(
       onceConfig,

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ensureTool } from "../../rig/tools.ts";
 import { REPO_ROOT } from "../../rig/util.ts";
 import { parseConfig } from "../../../src/config/load.ts";
-import { CLUSTER_RULES, leaseRules } from "../../../src/kube/rbac.ts";
+import { clusterRules, leaseRules, managedSecretNames } from "../../../src/kube/rbac.ts";
 import { providerKinds } from "../../../providers/index.ts";
 import { CHART_DIR, CI_DIR, ciValues, helm, one, template, type K8sObject } from "./helm.ts";
 
@@ -240,9 +240,10 @@ describe("chart: helm lint and template", () => {
     ]);
   });
 
-  it("RBAC: the ClusterRole and Role rules equal src/kube/rbac.ts (CLUSTER_RULES, leaseRules)", () => {
+  it("RBAC: the ClusterRole and Role rules equal src/kube/rbac.ts (clusterRules, leaseRules)", () => {
     const objects = template(bin, { values: [ciValues("ha")] });
-    expect(one(objects, "ClusterRole").rules).toEqual(CLUSTER_RULES);
+    const config = parseConfig("c.yaml", configOf(objects));
+    expect(one(objects, "ClusterRole").rules).toEqual(clusterRules(managedSecretNames(config)));
     expect(one(objects, "Role").rules).toEqual(leaseRules("rc-regcred"));
     // Bound to the chart's ServiceAccount in the release namespace.
     const subject = [{ kind: "ServiceAccount", name: "rc-regcred", namespace: "regcred" }];
@@ -258,12 +259,54 @@ describe("chart: helm lint and template", () => {
     expect(parseConfig("c.yaml", configOf(objects)).kubernetes.leaderElection.name).toBe("rc-regcred");
   });
 
+  it("RBAC: Secrets by name: targets, retiredSecrets and mirror sources; only create unrestricted", () => {
+    const dir = mkdtempSync(join(tmpdir(), "regcred-chart-rbac-"));
+    try {
+      const values = join(dir, "values.yaml");
+      writeFileSync(
+        values,
+        `registries:
+  - { name: corp, provider: mirror, source: { namespace: corp, name: corp-pull }, registries: [registry.corp.example] }
+secrets:
+  - { name: team-pull, registries: [corp] }
+  - { name: pull, registries: [corp] }
+retiredSecrets: [old-pull]
+`,
+      );
+      const objects = template(bin, { values: [values] });
+      const secretRules = (one(objects, "ClusterRole").rules as Array<Record<string, unknown>>).filter((r) =>
+        (r.resources as string[]).includes("secrets"),
+      );
+      expect(secretRules).toEqual([
+        { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: ["corp-pull", "old-pull", "pull", "team-pull"],
+          verbs: ["get", "list", "watch", "patch", "delete"],
+        },
+      ]);
+      const config = parseConfig("c.yaml", configOf(objects));
+      expect(config.kubernetes.retiredSecrets).toEqual(["old-pull"]);
+      expect(one(objects, "ClusterRole").rules).toEqual(clusterRules(managedSecretNames(config)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("RBAC: `regcred rbac` (the CLI) prints the same rules the chart renders", () => {
+    const chart = template(bin, { values: [ciValues("ha")] });
+    // The CLI reads the very config the chart renders: one source for the Secret names.
+    const dir = mkdtempSync(join(tmpdir(), "regcred-chart-rbac-cli-"));
+    const rendered = join(dir, "config.yaml");
+    writeFileSync(rendered, configOf(chart));
     const r = spawnSync(
       join(REPO_ROOT, "node_modules/.bin/tsx"),
       [
         "src/main.ts",
         "rbac",
+        "-c",
+        rendered,
         "--namespace",
         "regcred",
         "--service-account",
@@ -274,8 +317,8 @@ describe("chart: helm lint and template", () => {
       { cwd: REPO_ROOT, encoding: "utf8" },
     );
     expect(r.status, r.stderr).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
     const printed = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
-    const chart = template(bin, { values: [ciValues("ha")] });
     for (const kind of ["ClusterRole", "Role"]) {
       expect(one(chart, kind).rules, kind).toEqual(one(printed, kind).rules);
     }

@@ -34,7 +34,7 @@ describe("a Secret write refused by admission", () => {
   const provider = new ScriptedProvider([ok("before-the-rule", hours(12))]);
 
   beforeAll(async () => {
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, [name]);
     ns = await createNamespaces(cluster.kubeConfig(), `adm-${run}`, ["frozen", "open"], {
       "regcred-test": run,
     });

@@ -16,13 +16,14 @@ import { find, parsePrometheus } from "../../helpers/prom.ts";
 import { ownedEntriesAnnotation } from "../../../src/kube/serviceaccounts.ts";
 import { EventRecorder } from "../../../src/kube/events.ts";
 import { leastPrivilege, type LeastPrivilege } from "./least-rbac.ts";
+import { managedSecretNames } from "../../../src/kube/rbac.ts";
 
 const cluster = sharedCluster();
 const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
 // The daemon runs as regcred's ServiceAccount with only the least RBAC; the test itself is admin.
 let regcred: LeastPrivilege;
 beforeAll(async () => {
-  regcred = await leastPrivilege(cluster, randomBytes(3).toString("hex"));
+  regcred = await leastPrivilege(cluster, randomBytes(3).toString("hex"), []);
 });
 afterAll(async () => {
   await regcred?.cleanup();
@@ -51,6 +52,7 @@ async function start(run: string, provider: ScriptedProvider, extra = "") {
   const { log, lines } = captureLogger("info");
   const metrics = new Metrics();
   const config = configFor(run, extra);
+  await regcred.grant(managedSecretNames(config));
   const daemon = await startDaemon({
     config,
     log,
@@ -367,6 +369,7 @@ secrets:
     serviceAccounts: ["*"]
 kubernetes: { instance: t-${run} }
 `);
+    await regcred.grant(managedSecretNames(config));
     daemon = await startDaemon({
       config,
       log,
@@ -400,8 +403,9 @@ secrets:
   - name: unrelated-${run}
     registries: [hub]
     namespaces: { include: ["nothing-matches-${run}"] }
-kubernetes: { instance: t-${run} }
+kubernetes: { instance: t-${run}, retiredSecrets: [${name}] }
 `);
+    await regcred.grant(managedSecretNames(other));
     daemon = await startDaemon({
       config: other,
       log,

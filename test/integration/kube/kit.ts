@@ -8,6 +8,8 @@ import { Metrics } from "../../../src/observe/metrics.ts";
 import { configFrom } from "../../helpers/config.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import type { ScriptedProvider } from "../../helpers/fake-provider.ts";
+import { managedSecretNames } from "../../../src/kube/rbac.ts";
+import type { LeastPrivilege } from "./least-rbac.ts";
 
 export const hours = (h: number) => new Date(Date.now() + h * 3_600_000);
 
@@ -18,9 +20,12 @@ export interface Running {
   records: () => Array<Record<string, unknown>>;
 }
 
-/** Starts the daemon writing to the cluster as `kc`, with one static registry `hub`. */
+/**
+ * Starts the daemon writing to the cluster as `as`, with one static registry `hub`. Under least
+ * privilege, the Secret names of this config are granted first, as the chart would render them.
+ */
 export async function runDaemon(
-  kc: KubeConfig,
+  as: KubeConfig | LeastPrivilege,
   provider: ScriptedProvider,
   secretsYaml: string,
 ): Promise<Running> {
@@ -31,6 +36,11 @@ registries:
   - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { env: UNUSED } }
 ${secretsYaml}
 `);
+  let kc: KubeConfig;
+  if ("grant" in as) {
+    await as.grant(managedSecretNames(config));
+    kc = as.kc;
+  } else kc = as;
   const daemon = await startDaemon({
     config,
     log,

@@ -132,7 +132,7 @@ kubernetes:
     ns = await createNamespaces(cluster.kubeConfig(), `lead-${run}`, NAMESPACES, { "regcred-test": run });
     for (const namespace of ns.names)
       await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "default" } } });
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, [name]);
   });
 
   afterAll(async () => {

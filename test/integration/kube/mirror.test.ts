@@ -18,6 +18,8 @@ import { mirrorSchema } from "../../../providers/mirror/schema.ts";
 import { configFrom } from "../../helpers/config.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { ScriptedProvider, ok } from "../../helpers/fake-provider.ts";
+import { managedSecretNames } from "../../../src/kube/rbac.ts";
+import { leastPrivilege, type LeastPrivilege } from "./least-rbac.ts";
 
 const cluster = sharedCluster();
 const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
@@ -57,6 +59,7 @@ describe("mirror: fan out a source Secret, following it by watch", () => {
   let reg: Registry;
   let image: string;
   let daemon: Daemon;
+  let regcred: LeastPrivilege;
 
   /** Every target namespace's copy, by namespace (one request). */
   async function copies(): Promise<Map<string, V1Secret>> {
@@ -95,11 +98,13 @@ secrets:
 refresh: { jitter: 0, minInterval: 1s, retry: { initial: 2s, max: 10s } }
 kubernetes: { instance: t-${run} }
 `);
+    // Under the chart's RBAC for this config: the targets and the mirror source, by name.
+    regcred = await leastPrivilege(cluster, `mir-${run}`, managedSecretNames(config));
     daemon = await startDaemon({
       config,
       log,
       metrics,
-      ...createKubeOutput({ kc: cluster.kubeConfig(), config, log, metrics }),
+      ...createKubeOutput({ kc: regcred.kc, config, log, metrics }),
       serve: false,
       providers: { hub: new ScriptedProvider([ok("hub-static-password", null, [HUB])]) },
     });
@@ -110,7 +115,7 @@ kubernetes: { instance: t-${run} }
   afterAll(async () => {
     await daemon?.stop();
     await reg?.stop();
-    await Promise.all([sourceNs?.cleanup(), targets?.cleanup()]);
+    await Promise.all([sourceNs?.cleanup(), targets?.cleanup(), regcred?.cleanup()]);
   });
 
   it("writes the mirrored auths, merged with the static registry, into every target namespace", async () => {

@@ -21,7 +21,7 @@ describe("regcred once --output kube", () => {
 
   beforeAll(async () => {
     ns = await createNamespaces(cluster.kubeConfig(), `once-${run}`, 2, { "regcred-test": run });
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, ["pull", "merged"]);
     writeFileSync(path.join(dir, "pw"), "once-password");
     const config = (passwordFile: string) => `registries:
   - { name: quay, provider: static, registries: [quay.io], username: robot, passwordFrom: { file: ${passwordFile} } }

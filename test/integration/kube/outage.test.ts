@@ -24,7 +24,7 @@ describe("API server outage", () => {
       await core.createNamespace({ body: { metadata: { name, labels: { pulls: "private" } } } });
     }
     // regcred runs with only the least RBAC, as its ServiceAccount.
-    const regcred = await leastPrivilege(cluster, "outage");
+    const regcred = await leastPrivilege(cluster, "outage", ["pull"]);
     const metrics = new Metrics();
     const config = configFrom(`
 registries:

@@ -42,7 +42,7 @@ async function relabel(namespace: string, labels: Record<string, string | null>)
 
 let regcred: LeastPrivilege;
 beforeAll(async () => {
-  regcred = await leastPrivilege(cluster, randomBytes(3).toString("hex"));
+  regcred = await leastPrivilege(cluster, randomBytes(3).toString("hex"), []);
 });
 afterAll(async () => {
   await regcred?.cleanup();
@@ -73,7 +73,7 @@ kubernetes: { instance: own-${run} }
 
   it("are gone after the first update, because the first write already owned them by apply", async () => {
     running = await runDaemon(
-      regcred.kc,
+      regcred,
       provider,
       config(`    labels: { team: payments }
     annotations: { note: "rotated by regcred" }`),
@@ -87,7 +87,7 @@ kubernetes: { instance: own-${run} }
     expect(managers(first)).not.toContain("regcred/Update");
     await running.daemon.stop();
 
-    running = await runDaemon(regcred.kc, provider, config(""));
+    running = await runDaemon(regcred, provider, config(""));
     const after = await secretIn(core, namespace, name);
     expect(after?.metadata?.uid).toBe(first?.metadata?.uid);
     expect(after?.metadata?.labels?.team).toBeUndefined();
@@ -111,6 +111,7 @@ describe("races with another writer", () => {
     });
     await relabel(ns.names[1]!, { "regcred-test": run });
     proxy = await CountingProxy.start(cluster);
+    await regcred.grant([name]); // through the proxy, as the same ServiceAccount
     running = await runDaemon(
       proxy.kubeConfig(regcred.kc.getCurrentUser()!.token!),
       provider,
@@ -230,7 +231,7 @@ describe("adopt: true and a type change", () => {
     const foreign = (await secretIn(core, namespace, `adopt-${run}`))!;
     const typed = (await secretIn(core, namespace, `typed-${run}`))!;
     running = await runDaemon(
-      regcred.kc,
+      regcred,
       new ScriptedProvider([ok("adopted", hours(12))]),
       `
 secrets:

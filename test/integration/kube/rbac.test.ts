@@ -1,18 +1,21 @@
-// regcred with nothing but the RBAC of src/kube/rbac.ts (what the chart installs): a real
-// ServiceAccount token from the TokenRequest API, bound to those rules and nothing else.
+// regcred with nothing but the RBAC of src/kube/rbac.ts (what the chart installs for the
+// config): a real ServiceAccount token from the TokenRequest API, bound to those rules and
+// nothing else. Secrets are granted by name: the ones the config manages, no other.
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sharedCluster } from "../../rig/shared.ts";
 import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
-import { rbacManifests } from "../../../src/kube/rbac.ts";
+import { managedSecretNames } from "../../../src/kube/rbac.ts";
 import { startDaemon, type Daemon } from "../../../src/daemon.ts";
 import { createKubeOutput } from "../../../src/kube/output.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
+import { watchOnce } from "../../../src/kube/watch.ts";
 import { configFrom } from "../../helpers/config.ts";
 import { captureLogger } from "../../helpers/log.ts";
 import { ScriptedProvider, ok } from "../../helpers/fake-provider.ts";
 import { find, parsePrometheus } from "../../helpers/prom.ts";
+import { leastPrivilege, type LeastPrivilege } from "./least-rbac.ts";
 
 const cluster = sharedCluster();
 const admin = cluster.kubeConfig();
@@ -20,24 +23,22 @@ const core = admin.makeApiClient(CoreV1Api);
 
 describe("least RBAC", () => {
   const run = randomBytes(3).toString("hex");
-  let home: NamespaceSet;
+  const target = `pull-${run}`;
+  const foreign = `foreign-${run}`;
   let targets: NamespaceSet;
-  let token = "";
-  const manifests = () => rbacManifests({ namespace: home.names[0]!, name: `regcred-${run}` });
+  let regcred: LeastPrivilege;
 
   beforeAll(async () => {
-    home = await createNamespaces(admin, `rbac-home-${run}`, 1);
     targets = await createNamespaces(admin, `rbac-${run}`, 3, { "regcred-test": run });
-    const objects = KubernetesObjectApi.makeApiClient(admin);
-    for (const m of manifests()) await objects.create(m as KubernetesObject);
-    token = await cluster.serviceAccountToken(home.names[0]!, "regcred", { expirationSeconds: 3600 });
+    regcred = await leastPrivilege(cluster, `rb-${run}`, []);
+    // Someone else's Secret, in a namespace regcred writes into.
+    await core.createNamespacedSecret({
+      namespace: targets.names[0]!,
+      body: { metadata: { name: foreign }, stringData: { token: "not-regcreds" } },
+    });
   });
   afterAll(async () => {
-    const objects = KubernetesObjectApi.makeApiClient(admin);
-    for (const m of manifests()) {
-      if (m.kind?.startsWith("Cluster")) await objects.delete(m as KubernetesObject).catch(() => undefined);
-    }
-    await Promise.all([home?.cleanup(), targets?.cleanup()]);
+    await Promise.all([regcred?.cleanup(), targets?.cleanup()]);
   });
 
   let lastLines: string[] = [];
@@ -47,27 +48,25 @@ describe("least RBAC", () => {
   const writes = async (result: string, secret: string) =>
     find(parsePrometheus(await lastMetrics.text()), "regcred_secret_writes_total", { secret, result })[0]
       ?.value ?? 0;
+  /** Runs the daemon under the RBAC the chart renders for this config (its names granted). */
   async function daemonWith(yaml: string): Promise<Daemon> {
     const { log, lines } = captureLogger("info");
     lastLines = lines;
     const metrics = (lastMetrics = new Metrics());
     const config = configFrom(yaml);
-    const kc = cluster.kubeConfigForToken(token, "regcred-sa");
+    await regcred.grant(managedSecretNames(config));
     const daemon = await startDaemon({
       config,
       log,
       metrics,
-      ...createKubeOutput({ kc, config, log, metrics }),
+      ...createKubeOutput({ kc: regcred.kc, config, log, metrics }),
       providers: { hub: new ScriptedProvider([ok("rbac-password", new Date(Date.now() + 3_600_000))]) },
     });
     await daemon.refresher.settled();
     await daemon.sync.idle();
     return daemon;
   }
-
-  it("is enough to write Secrets, patch ServiceAccounts and collect garbage", async () => {
-    const target = `pull-${run}`;
-    const yaml = (name: string) => `
+  const yaml = (name: string, retired: string[] = []) => `
 registries:
   - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { env: UNUSED } }
 secrets:
@@ -75,8 +74,10 @@ secrets:
     registries: [hub]
     namespaces: { selector: { matchLabels: { regcred-test: "${run}" } } }
     serviceAccounts: [default]
-kubernetes: { instance: rbac-${run} }
+kubernetes: { instance: rbac-${run}, retiredSecrets: [${retired.join(", ")}] }
 `;
+
+  it("is enough to write Secrets, patch ServiceAccounts, and collect a removed target's Secrets", async () => {
     let daemon = await daemonWith(yaml(target));
     expect(daemon.sync.last?.error).toBeNull();
     expect(await writes("created", target)).toBe(3);
@@ -89,19 +90,72 @@ kubernetes: { instance: rbac-${run} }
     }
     await daemon.stop();
 
-    // A new config without that target: its Secrets and entries are collected.
-    daemon = await daemonWith(yaml(`other-${run}`));
+    // The target leaves the config (its name retired, as the chart's retiredSecrets does):
+    // its Secrets and entries are collected, under RBAC that grants only these names.
+    daemon = await daemonWith(yaml(`other-${run}`, [target]));
     expect(await writes("created", `other-${run}`)).toBe(3);
     expect(await writes("deleted", target)).toBe(3);
     expect(daemon.sync.last?.error).toBeNull();
     expect(lastLines.join("")).not.toContain("not written");
+    expect(lastLines.join("")).not.toMatch(/forbidden|403/i);
     const left = await core.listSecretForAllNamespaces({ fieldSelector: `metadata.name=${target}` });
     expect(left.items).toEqual([]);
+    for (const namespace of targets.names) {
+      const sa = await core.readNamespacedServiceAccount({ namespace, name: "default" });
+      expect(sa.imagePullSecrets?.map((e) => e.name)).toEqual([`other-${run}`]);
+    }
     await daemon.stop();
   });
 
+  it("cannot read, list, watch, change or delete a Secret it does not manage", async () => {
+    await regcred.grant([target]);
+    const sa = regcred.kc.makeApiClient(CoreV1Api);
+    const namespace = targets.names[0]!;
+    const forbidden = { code: 403 };
+    await expect(sa.readNamespacedSecret({ namespace, name: foreign })).rejects.toMatchObject(forbidden);
+    await expect(sa.listNamespacedSecret({ namespace })).rejects.toMatchObject(forbidden);
+    await expect(sa.listSecretForAllNamespaces()).rejects.toMatchObject(forbidden);
+    await expect(
+      sa.listSecretForAllNamespaces({ fieldSelector: `metadata.name=${foreign}` }),
+    ).rejects.toMatchObject(forbidden);
+    await expect(
+      sa.listSecretForAllNamespaces({ labelSelector: "app.kubernetes.io/managed-by=regcred" }),
+    ).rejects.toMatchObject(forbidden);
+    await expect(
+      sa.patchNamespacedSecret({ namespace, name: foreign, body: [{ op: "remove", path: "/data" }] }),
+    ).rejects.toMatchObject(forbidden);
+    await expect(sa.deleteNamespacedSecret({ namespace, name: foreign })).rejects.toMatchObject(forbidden);
+    // The foreign Secret is as it was.
+    const still = await core.readNamespacedSecret({ namespace, name: foreign });
+    expect(Buffer.from(still.data!.token!, "base64").toString()).toBe("not-regcreds");
+  });
+
+  it("may list and watch a managed name across all namespaces by field selector (what the sink does)", async () => {
+    await regcred.grant([target]);
+    const sa = regcred.kc.makeApiClient(CoreV1Api);
+    const listed = await sa.listSecretForAllNamespaces({ fieldSelector: `metadata.name=${target}` });
+    expect(listed.metadata?.resourceVersion).toBeTruthy();
+    const events: string[] = [];
+    const watchName = (name: string) =>
+      watchOnce(
+        regcred.kc,
+        "/api/v1/secrets",
+        {
+          resourceVersion: listed.metadata!.resourceVersion!,
+          fieldSelector: `metadata.name=${name}`,
+          timeoutSeconds: 1,
+          signal: new AbortController().signal,
+        },
+        (e) => events.push(e.type),
+      );
+    await watchName(target);
+    // The same watch of a name it does not manage is refused.
+    await expect(watchName(foreign)).rejects.toMatchObject({ code: 403 });
+    expect(events.every((t) => t !== "ERROR")).toBe(true);
+  });
+
   it("does not reach beyond it", async () => {
-    const sa = cluster.kubeConfigForToken(token, "regcred-sa").makeApiClient(CoreV1Api);
+    const sa = regcred.kc.makeApiClient(CoreV1Api);
     await expect(sa.listConfigMapForAllNamespaces()).rejects.toMatchObject({ code: 403 });
     await expect(sa.listPodForAllNamespaces()).rejects.toMatchObject({ code: 403 });
     await expect(sa.createNamespace({ body: { metadata: { name: `nope-${run}` } } })).rejects.toMatchObject({

@@ -65,7 +65,7 @@ describe("redaction at every exit while the echoing error is current", () => {
     });
     await new Promise<void>((resolve) => github.listen(0, "127.0.0.1", resolve));
     ns = await createNamespaces(cluster.kubeConfig(), `redact-${run}`, 1, { "regcred-test": run });
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, ["pull"]);
     pod.namespace = regcred.namespace;
     writeFileSync(path.join(dir, "pat"), `${pat}\n`);
     config = path.join(dir, "config.yaml");

@@ -27,7 +27,7 @@ describe("concurrent ServiceAccount edits", () => {
   let running: Running;
 
   beforeAll(async () => {
-    regcred = await leastPrivilege(cluster, run);
+    regcred = await leastPrivilege(cluster, run, [main, extra]);
     ns = await createNamespaces(cluster.kubeConfig(), `sarace-${run}`, 1, { "regcred-test": run });
     await core.createNamespacedServiceAccount({
       namespace: ns.names[0]!,

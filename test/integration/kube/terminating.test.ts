@@ -21,7 +21,7 @@ describe("a terminating namespace", () => {
       await core.createNamespace({ body: { metadata: { name, labels: { pulls: "private" } } } });
       await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: "default" } } });
     }
-    const regcred = await leastPrivilege(cluster, "term");
+    const regcred = await leastPrivilege(cluster, "term", ["pull"]);
     running = await runDaemon(
       regcred.kc,
       provider,

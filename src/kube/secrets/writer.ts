@@ -1,0 +1,99 @@
+import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET, type DesiredSecret } from "../../engine/plan.ts";
+import { secretManifest, type SecretManifest } from "../../output/manifest.ts";
+import { withRetry } from "../client.ts";
+import { RawClient } from "../raw.ts";
+import { FIELD_MANAGER } from "./compare.ts";
+import { secretPath } from "./paths.ts";
+import type { SecretStore } from "./store.ts";
+
+/** The manager of the create request, which carries only fields no regcred Secret ever loses. */
+export const CREATE_MANAGER = "regcred-create";
+
+/**
+ * The three writes regcred makes to a Secret, each with a precondition that keeps it from
+ * touching a Secret it did not see: create (POST, 409 if one appeared meanwhile), apply (the
+ * UID seen), delete (the UID seen). What the API server answers goes into the store.
+ *
+ * Server-side apply cannot create without the risk of clobbering: it has no create-only
+ * precondition (a `metadata.uid` in an apply body is a precondition on an existing object, but
+ * makes the API server refuse to create one, and a look at the watch cache before an apply is
+ * a race with whoever creates the same name in between). So a new Secret takes two writes: a
+ * POST carrying only what no regcred Secret ever drops (type, data, the identity labels) under
+ * its own field manager; then at once an apply of the whole object, which owns every field
+ * regcred sets (so a label or annotation taken out of the config is removed by the next apply).
+ */
+export class SecretWriter {
+  /** Writes go through the raw client: see raw.ts for why. */
+  private readonly raw: RawClient;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly log: Logger,
+    private readonly store: SecretStore,
+  ) {
+    this.raw = new RawClient(kc);
+  }
+
+  /** POSTs the Secret; a 409 (someone created it since the cache looked) is thrown to the caller. */
+  async create(secret: DesiredSecret): Promise<V1Secret> {
+    const created = await withRetry(
+      `create Secret ${secret.namespace}/${secret.name}`,
+      () =>
+        this.raw.call<V1Secret>(
+          "POST",
+          `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
+          creationManifest(secret),
+        ),
+      { log: this.log },
+    );
+    this.store.wrote(created);
+    return created;
+  }
+
+  /** Applies the whole Secret over `seen`, and only over it: its UID is the precondition. */
+  async apply(secret: DesiredSecret, seen: V1Secret): Promise<void> {
+    const manifest = secretManifest(secret);
+    const body = { ...manifest, metadata: { ...manifest.metadata, uid: seen.metadata!.uid! } };
+    const applied = await withRetry(
+      `apply Secret ${secret.namespace}/${secret.name}`,
+      () =>
+        this.raw.call<V1Secret>(
+          "PATCH",
+          `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
+          body,
+          // JSON is YAML: server-side apply takes it as is.
+          "application/apply-patch+yaml",
+        ),
+      { log: this.log },
+    );
+    this.store.wrote(applied);
+  }
+
+  /** Deletes the Secret if it is still the one with that UID. */
+  async remove(namespace: string, name: string, uid: string): Promise<void> {
+    await this.raw.call("DELETE", secretPath(namespace, name), { preconditions: { uid } });
+    this.store.forget(namespace, name);
+  }
+
+  /** Reads the Secret from the API server (after a 409 on create: who made it?). */
+  read(namespace: string, name: string): Promise<V1Secret> {
+    return this.raw.call<V1Secret>("GET", secretPath(namespace, name));
+  }
+}
+
+/**
+ * What the create request carries: only what every regcred Secret keeps for its whole life
+ * (type, data, the identity labels), so the create's field manager never holds on to a field
+ * regcred may later drop. The apply right after adds the rest and owns all of it.
+ */
+function creationManifest(secret: DesiredSecret): SecretManifest {
+  const manifest = secretManifest(secret);
+  const labels: Record<string, string> = {};
+  for (const k of [LABEL_MANAGED_BY, LABEL_INSTANCE, LABEL_TARGET]) {
+    const v = manifest.metadata.labels[k];
+    if (v !== undefined) labels[k] = v;
+  }
+  return { ...manifest, metadata: { ...manifest.metadata, labels, annotations: {} } };
+}
