@@ -136,11 +136,13 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .option("--namespace <ns>", "regcred's own namespace", "regcred")
     .option("--service-account <name>", "the daemon's ServiceAccount", "regcred")
     .option("--lease <name>", "the leader election Lease", "regcred")
-    .action((opts: { namespace: string; serviceAccount: string; lease: string }) => {
+    .option("--healing", "the config has healing.enabled: also grant pods delete")
+    .action((opts: { namespace: string; serviceAccount: string; lease: string; healing?: boolean }) => {
       const docs = rbacManifests({
         namespace: opts.namespace,
         serviceAccount: opts.serviceAccount,
         leaseName: opts.lease,
+        healing: opts.healing === true,
       });
       io.stdout(docs.map((d) => stringify(d)).join("---\n"));
       exit(EXIT.ok);

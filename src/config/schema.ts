@@ -11,6 +11,7 @@ import {
   type RefreshPolicy,
 } from "./refresh.ts";
 import { LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
+import { healingSchema, pullFailuresSchema } from "./pull-failures.ts";
 
 /** client-go's JitterFactor, as in src/kube/lease.ts. */
 const LEASE_JITTER = 1.2;
@@ -163,6 +164,9 @@ export const configSchema = z
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
       })
       .default({ level: "info" }),
+    // Self-healing pulls: src/config/pull-failures.ts.
+    pullFailures: pullFailuresSchema,
+    healing: healingSchema,
   })
   .superRefine((config, ctx) => {
     const registryNames = new Map<string, number>();
@@ -238,6 +242,8 @@ export interface Config {
   server: Parsed["server"];
   kubernetes: Parsed["kubernetes"];
   log: Parsed["log"];
+  pullFailures: Parsed["pullFailures"];
+  healing: Parsed["healing"];
 }
 
 export function toConfig(file: string, parsed: Parsed): Config {
@@ -255,5 +261,7 @@ export function toConfig(file: string, parsed: Parsed): Config {
     server: parsed.server,
     kubernetes: parsed.kubernetes,
     log: parsed.log,
+    pullFailures: parsed.pullFailures,
+    healing: parsed.healing,
   };
 }

@@ -20,7 +20,22 @@ export const CLUSTER_RULES: NonNullable<V1ClusterRole["rules"]> = [
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
   { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  // Self-healing pulls (src/kube/pull-events.ts): kubelet's pull-failure Events through core/v1,
+  // whose field selectors (reason, source, involvedObject.kind) narrow the watch to them, and the
+  // failing Pod's spec (which pull Secrets it carries, who controls it).
+  { apiGroups: [""], resources: ["events"], verbs: ["list", "watch"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
 ];
+
+/** Only with `healing.enabled`: delete a stuck Pod (by UID) so its controller recreates it. */
+export const HEALING_RULES: NonNullable<V1ClusterRole["rules"]> = [
+  { apiGroups: [""], resources: ["pods"], verbs: ["delete"] },
+];
+
+/** The ClusterRole's rules for a config: `pods delete` only when healing is on. */
+export function clusterRules(options: { healing?: boolean } = {}): NonNullable<V1ClusterRole["rules"]> {
+  return [...CLUSTER_RULES, ...(options.healing ? HEALING_RULES : [])];
+}
 
 /** Leader election: only the one Lease, in regcred's own namespace. */
 export function leaseRules(leaseName: string): NonNullable<V1Role["rules"]> {
@@ -42,6 +57,8 @@ export interface RbacOptions {
   leaseName?: string;
   /** Prefix of the cluster-scoped names; the chart uses its release name. */
   name?: string;
+  /** The config's healing.enabled: adds pods delete. */
+  healing?: boolean;
 }
 
 export function rbacManifests(
@@ -61,7 +78,7 @@ export function rbacManifests(
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name, labels },
-      rules: CLUSTER_RULES,
+      rules: clusterRules({ healing: options.healing ?? false }),
     },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ensureTool } from "../../rig/tools.ts";
 import { REPO_ROOT } from "../../rig/util.ts";
 import { parseConfig } from "../../../src/config/load.ts";
-import { CLUSTER_RULES, leaseRules } from "../../../src/kube/rbac.ts";
+import { CLUSTER_RULES, clusterRules, leaseRules } from "../../../src/kube/rbac.ts";
 import { providerKinds } from "../../../providers/index.ts";
 import { CHART_DIR, CI_DIR, ciValues, helm, one, template, type K8sObject } from "./helm.ts";
 
@@ -243,6 +243,15 @@ describe("chart: helm lint and template", () => {
   it("RBAC: the ClusterRole and Role rules equal src/kube/rbac.ts (CLUSTER_RULES, leaseRules)", () => {
     const objects = template(bin, { values: [ciValues("ha")] });
     expect(one(objects, "ClusterRole").rules).toEqual(CLUSTER_RULES);
+    // pods delete only with healing on, as clusterRules({ healing: true }) has it.
+    const healing = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
+    expect(one(healing, "ClusterRole").rules).toEqual(clusterRules({ healing: true }));
+    expect(clusterRules({ healing: true })).toContainEqual({ apiGroups: [""], resources: ["pods"], verbs: ["delete"] });
+    expect(clusterRules({ healing: false })).not.toContainEqual(
+      expect.objectContaining({ resources: ["pods"], verbs: expect.arrayContaining(["delete"]) }),
+    );
+    expect(parseConfig("c.yaml", configOf(healing)).healing.enabled).toBe(true);
+    expect(parseConfig("c.yaml", configOf(objects)).healing.enabled).toBe(false);
     expect(one(objects, "Role").rules).toEqual(leaseRules("rc-regcred"));
     // Bound to the chart's ServiceAccount in the release namespace.
     const subject = [{ kind: "ServiceAccount", name: "rc-regcred", namespace: "regcred" }];
@@ -279,6 +288,17 @@ describe("chart: helm lint and template", () => {
     for (const kind of ["ClusterRole", "Role"]) {
       expect(one(chart, kind).rules, kind).toEqual(one(printed, kind).rules);
     }
+    // healing.enabled in the chart is --healing on the CLI: the same pods delete rule.
+    const healingCli = spawnSync(
+      join(REPO_ROOT, "node_modules/.bin/tsx"),
+      ["src/main.ts", "rbac", "--namespace", "regcred", "--lease", "rc-regcred", "--healing"],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    expect(healingCli.status, healingCli.stderr).toBe(0);
+    const healingChart = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
+    expect(one(healingChart, "ClusterRole").rules).toEqual(
+      one(parseAllDocuments(healingCli.stdout).map((d) => d.toJS() as K8sObject), "ClusterRole").rules,
+    );
     for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
       expect(one(chart, kind).subjects, kind).toEqual(one(printed, kind).subjects);
     }

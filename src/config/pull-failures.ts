@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { timerDuration } from "./duration.ts";
+
+/**
+ * Reacting to kubelet's pull failures (src/engine/pull-reactions.ts): refresh the registry a
+ * Pod was refused by, re-apply a missing Secret. On by default: it only reads Events and Pods.
+ */
+export const pullFailuresSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** At most one refresh per registry in this window, however many Pods fail at once. */
+    minInterval: timerDuration(1_000, "shorter is a refresh storm when many Pods fail").default(60_000),
+  })
+  .default({ enabled: true, minInterval: 60_000 });
+
+/**
+ * Deleting Pods that can never pull (opt-in): created before regcred wired their
+ * ServiceAccount, so they carry no pull Secret; their controller recreates them with it.
+ * Turning it on also grants regcred `pods delete` (chart and `regcred rbac --healing`).
+ */
+export const healingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** Pod deletions allowed per minute across the cluster (a burst of that size, then a steady rate). */
+    maxPerMinute: z.number().int().min(1).max(600).default(10),
+  })
+  .default({ enabled: false, maxPerMinute: 10 });
+
+export type PullFailuresConfig = z.infer<typeof pullFailuresSchema>;
+export type HealingConfig = z.infer<typeof healingSchema>;
