@@ -22,7 +22,12 @@ export const healingSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
     /** Pod deletions allowed per minute across the cluster (a burst of that size, then a steady rate). */
-    maxPerMinute: z.number().int().min(1).max(600).default(10),
+    maxPerMinute: z
+      .number()
+      .int("expected a whole number")
+      .min(1, "expected at least 1 (0 would never heal)")
+      .max(600, "expected at most 600 (10 deletions a second)")
+      .default(10),
   })
   .default({ enabled: false, maxPerMinute: 10 });
 
