@@ -71,13 +71,7 @@ export interface PullReactorOptions {
 const RECONCILE_INTERVAL_MS = 10_000;
 
 export type Reaction =
-  | "ignored"
-  | "refreshed"
-  | "rate-limited"
-  | "reconciled"
-  | "healed"
-  | "stuck"
-  | "not-wired";
+  "ignored" | "refreshed" | "rate-limited" | "reconciled" | "healed" | "stuck" | "not-wired";
 
 export class PullReactor {
   private readonly lastRefresh = new Map<string, number>();
@@ -116,7 +110,10 @@ export class PullReactor {
       if (ours.length === 0) return "ignored";
       for (const registry of new Set(ours.flatMap((t) => t.registries)))
         this.opts.metrics.pullFailures.inc({ registry, reason: "missing_secret" });
-      return this.reconcile(signal, ours.map((t) => t.name));
+      return this.reconcile(
+        signal,
+        ours.map((t) => t.name),
+      );
     }
     // Only registries written into this namespace: a refresh of any other would not reach the Pod.
     const here = new Set(targets.flatMap((t) => t.registries));
@@ -209,12 +206,22 @@ export class PullReactor {
     const heal = (result: string) => this.opts.metrics.podHeals.inc({ registry, result });
     if (!this.opts.healing.enabled) {
       heal("disabled");
-      this.opts.ports.event(ref, "Warning", "PodLacksPullSecret", `${why}: recreate the Pod (or turn healing on)`);
+      this.opts.ports.event(
+        ref,
+        "Warning",
+        "PodLacksPullSecret",
+        `${why}: recreate the Pod (or turn healing on)`,
+      );
       return "stuck";
     }
     if (!pod.controller) {
       heal("no_controller");
-      this.opts.ports.event(ref, "Warning", "PodLacksPullSecret", `${why}; it has no controller to recreate it: recreate it by hand`);
+      this.opts.ports.event(
+        ref,
+        "Warning",
+        "PodLacksPullSecret",
+        `${why}; it has no controller to recreate it: recreate it by hand`,
+      );
       return "stuck";
     }
     if (!this.takeToken()) {

@@ -29,7 +29,11 @@ export interface PullEventWatch {
 /** When kubelet last saw it happen: aggregated Events carry a count and a newer lastTimestamp. */
 export function lastSeen(e: CoreV1Event): number {
   const t =
-    e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+    e.series?.lastObservedTime ??
+    e.lastTimestamp ??
+    e.eventTime ??
+    e.firstTimestamp ??
+    e.metadata?.creationTimestamp;
   return t ? new Date(t as unknown as string).getTime() : 0;
 }
 

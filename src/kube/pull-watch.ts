@@ -42,7 +42,9 @@ export function startPullWatch(deps: PullWatchDeps): { stop(): Promise<void> } {
       ...kube,
       namespaces: () => deps.namespaces.list(),
       keysByRegistry: () =>
-        new Map([...refresher.credentials()].map(([name, creds]) => [name, creds.flatMap((c) => c.registries)])),
+        new Map(
+          [...refresher.credentials()].map(([name, creds]) => [name, creds.flatMap((c) => c.registries)]),
+        ),
       reconcile: () => sync.trigger(),
       refresh: async (registry, why) => {
         const before = refresher.credentials().get(registry);
@@ -67,7 +69,10 @@ export function startPullWatch(deps: PullWatchDeps): { stop(): Promise<void> } {
     const p = reactor
       .react(signal)
       .catch((err: unknown) =>
-        log.warn({ namespace: signal.namespace, pod: signal.pod }, `reacting to a pull failure failed: ${messageOf(err)}`),
+        log.warn(
+          { namespace: signal.namespace, pod: signal.pod },
+          `reacting to a pull failure failed: ${messageOf(err)}`,
+        ),
       )
       .finally(() => inFlight.delete(p));
     inFlight.add(p);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PullReactor, type PodView, type PullReactionPorts } from "../../src/engine/pull-reactions.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
+import type { Namespace } from "../../src/engine/plan.ts";
 import { captureLogger } from "../helpers/log.ts";
 import { target } from "../helpers/config.ts";
 
@@ -26,7 +27,7 @@ function setup(opts: { healing?: boolean; pods?: Record<string, Partial<PodView>
   };
   let clock = 1_000_000;
   const ports: PullReactionPorts = {
-    namespaces: () => [
+    namespaces: (): Namespace[] => [
       { name: "team-a", labels: { regcred: "on" } },
       { name: "other", labels: {} },
     ],
@@ -78,7 +79,9 @@ describe("PullReactor: refresh on pull failure", () => {
   it("20 Pods refused at once: one refresh of the registry, an Event on every Pod, failures counted", async () => {
     const { reactor, calls, metrics } = setup();
     const reactions = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => reactor.react(failed("team-a", `app-${i}`, `${CORP}/team/app:v1`))),
+      Array.from({ length: 20 }, (_, i) =>
+        reactor.react(failed("team-a", `app-${i}`, `${CORP}/team/app:v1`)),
+      ),
     );
     expect(calls.refresh).toEqual(["corp"]);
     expect(reactions.filter((r) => r === "refreshed")).toHaveLength(1);
