@@ -246,7 +246,11 @@ describe("chart: helm lint and template", () => {
     // pods delete only with healing on, as clusterRules({ healing: true }) has it.
     const healing = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
     expect(one(healing, "ClusterRole").rules).toEqual(clusterRules({ healing: true }));
-    expect(clusterRules({ healing: true })).toContainEqual({ apiGroups: [""], resources: ["pods"], verbs: ["delete"] });
+    expect(clusterRules({ healing: true })).toContainEqual({
+      apiGroups: [""],
+      resources: ["pods"],
+      verbs: ["delete"],
+    });
     expect(clusterRules({ healing: false })).not.toContainEqual(
       expect.objectContaining({ resources: ["pods"], verbs: expect.arrayContaining(["delete"]) }),
     );
@@ -297,7 +301,10 @@ describe("chart: helm lint and template", () => {
     expect(healingCli.status, healingCli.stderr).toBe(0);
     const healingChart = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
     expect(one(healingChart, "ClusterRole").rules).toEqual(
-      one(parseAllDocuments(healingCli.stdout).map((d) => d.toJS() as K8sObject), "ClusterRole").rules,
+      one(
+        parseAllDocuments(healingCli.stdout).map((d) => d.toJS() as K8sObject),
+        "ClusterRole",
+      ).rules,
     );
     for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
       expect(one(chart, kind).subjects, kind).toEqual(one(printed, kind).subjects);

@@ -89,21 +89,35 @@ export async function namespaceWithDeployment(
   name: string,
   labels: Record<string, string>,
   image: string,
-  replicas = 1,
 ): Promise<void> {
   await kc
     .makeApiClient(CoreV1Api)
     .createNamespace({ body: { metadata: { name, labels: { "regcred-rig": "true", ...labels } } } });
+  await createWorkload(kc, name, image);
+}
+
+/** Deployment `workload` (Pods labelled app=workload) of `image`, pulled Always. */
+export async function createWorkload(
+  kc: KubeConfig,
+  namespace: string,
+  image: string,
+  opts: { imagePullSecrets?: string[]; replicas?: number } = {},
+): Promise<void> {
   await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace: name,
+    namespace,
     body: {
       metadata: { name: "workload" },
       spec: {
-        replicas,
+        replicas: opts.replicas ?? 1,
         selector: { matchLabels: { app: "workload" } },
         template: {
           metadata: { labels: { app: "workload" } },
-          spec: { ...podBody("workload", image, { imagePullPolicy: "Always" }).spec! },
+          spec: {
+            ...podBody("workload", image, {
+              imagePullPolicy: "Always",
+              ...(opts.imagePullSecrets ? { imagePullSecrets: opts.imagePullSecrets } : {}),
+            }).spec!,
+          },
         },
       },
     },

@@ -22,6 +22,7 @@ import {
   startHealDaemon,
   TurnableProvider,
   until,
+  createWorkload,
 } from "./self-heal-kit.ts";
 
 const HOST = "pullwatch.corp.example:5443";
@@ -81,22 +82,7 @@ describe("node: self-healing pulls", () => {
     const status = d.daemon.refresher.status()[0]!;
     expect(status.nextRefreshAt!.getTime() - Date.now()).toBeGreaterThan(2 * 3_600_000);
 
-    await apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: "workload" },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: "workload" } },
-          template: {
-            metadata: { labels: { app: "workload" } },
-            spec: {
-              ...podBody("workload", image, { imagePullSecrets: ["pull"], imagePullPolicy: "Always" }).spec!,
-            },
-          },
-        },
-      },
-    });
+    await createWorkload(kc, namespace, image, { imagePullSecrets: ["pull"] });
     await until(
       "the workload runs",
       async () => (await podsOf(kc, namespace)).some(running),
@@ -222,20 +208,7 @@ describe("node: self-healing pulls", () => {
       unselected,
       podBody("managed-registry", image, { imagePullSecrets: ["wrong"], imagePullPolicy: "Always" }),
     );
-    await apps.createNamespacedDeployment({
-      namespace: unselected,
-      body: {
-        metadata: { name: "workload" },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: "workload" } },
-          template: {
-            metadata: { labels: { app: "workload" } },
-            spec: { ...podBody("w", image, { imagePullPolicy: "Always" }).spec! },
-          },
-        },
-      },
-    });
+    await createWorkload(kc, unselected, image);
     // Selected namespace, an unmanaged registry (the rig registry's own address).
     const unmanagedImage = `${registry.host}/team/heal-app:v1`;
     await createPod(
