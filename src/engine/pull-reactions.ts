@@ -194,6 +194,19 @@ export class PullReactor {
     carriers: string[],
     image: string,
   ): Promise<Reaction> {
+    const heal = (result: string) => this.opts.metrics.podHeals.inc({ registry, result });
+    if (pod.pullSecrets.length > 0) {
+      // ServiceAccount admission fills in a Pod's list only when it names none: a recreated Pod
+      // would get the same list again, so deleting it cannot help.
+      heal("own_pull_secrets");
+      this.opts.ports.event(
+        ref,
+        "Warning",
+        "PodLacksPullSecret",
+        `Pod lists its own imagePullSecrets (${pod.pullSecrets.join(", ")}) without regcred's ${carriers.join(" or ")} for ${image}: add it to the Pod's template`,
+      );
+      return "stuck";
+    }
     const wired = (await this.opts.ports.serviceAccountSecrets(ref.namespace, pod.serviceAccount)) ?? [];
     const secret = carriers.find((s) => wired.includes(s));
     if (!secret) {
@@ -203,7 +216,6 @@ export class PullReactor {
     }
     if (this.fenced || this.healed.has(pod.uid)) return "stuck";
     const why = `Pod was created before regcred added Secret ${secret} to ServiceAccount ${pod.serviceAccount}, so it has no pull Secret for ${image}`;
-    const heal = (result: string) => this.opts.metrics.podHeals.inc({ registry, result });
     if (!this.opts.healing.enabled) {
       heal("disabled");
       this.opts.ports.event(

@@ -98,7 +98,7 @@ export class Metrics {
 
   readonly podHeals = new Counter({
     name: "regcred_pod_heals_total",
-    help: "Pods stuck without regcred's pull Secret, by what was done (deleted, disabled, no_controller, rate_limited).",
+    help: "Pods stuck without regcred's pull Secret, by what was done (deleted, disabled, no_controller, own_pull_secrets, rate_limited).",
     labelNames: ["registry", "result"] as const,
     registers: [this.registry],
   });

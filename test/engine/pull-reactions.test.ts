@@ -208,6 +208,12 @@ describe("PullReactor: healing Pods created before their ServiceAccount was wire
     expect(await unwired.reactor.react(failed("team-a", "a", `${CORP}/team/app:v1`))).toBe("not-wired");
     expect(unwired.calls.deleted).toEqual([]);
     expect(unwired.calls.reconcile).toBe(1);
+    // Admission fills in the ServiceAccount's list only for a Pod that names none.
+    const own = setup({ healing: true, pods: { a: { pullSecrets: ["theirs"] } } });
+    expect(await own.reactor.react(failed("team-a", "a", `${CORP}/team/app:v1`))).toBe("stuck");
+    expect(own.calls.deleted).toEqual([]);
+    expect(own.calls.refresh).toEqual([]);
+    expect(own.calls.events[0]!.message).toContain("lists its own imagePullSecrets (theirs)");
     const outside = setup({ healing: true, pods: { a: bare } });
     expect(await outside.reactor.react(failed("other", "a", `${CORP}/team/app:v1`))).toBe("ignored");
     expect(outside.calls.deleted).toEqual([]);
