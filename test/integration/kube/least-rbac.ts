@@ -15,12 +15,21 @@ export interface LeastPrivilege {
   cleanup(): Promise<void>;
 }
 
-export async function leastPrivilege(cluster: ClusterClient, run: string): Promise<LeastPrivilege> {
+export async function leastPrivilege(
+  cluster: ClusterClient,
+  run: string,
+  opts: { healing?: boolean } = {},
+): Promise<LeastPrivilege> {
   const admin = cluster.kubeConfig();
   const home = await createNamespaces(admin, `regcred-sys-${run}`, 1);
   const namespace = home.names[0]!;
   const leaseName = `regcred-${run}`;
-  const manifests = rbacManifests({ namespace, name: `regcred-${run}`, leaseName }) as KubernetesObject[];
+  const manifests = rbacManifests({
+    namespace,
+    name: `regcred-${run}`,
+    leaseName,
+    healing: opts.healing ?? false,
+  }) as KubernetesObject[];
   const objects = KubernetesObjectApi.makeApiClient(admin);
   for (const m of manifests) await objects.create(m);
   const token = await cluster.serviceAccountToken(namespace, "regcred", { expirationSeconds: 3600 });

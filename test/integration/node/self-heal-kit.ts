@@ -45,6 +45,7 @@ export interface HealDaemon {
 
 /** Secret `pull` with `under-test`, into namespaces labelled regcred-heal=<run>, wired into `default`. */
 export async function startHealDaemon(
+  /** What the daemon talks to the API server with. */
   kc: KubeConfig,
   host: string,
   provider: TurnableProvider,

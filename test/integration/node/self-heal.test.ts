@@ -13,6 +13,9 @@ import { dockerConfigJson, startRegistry, type Registry } from "../../rig/regist
 import { sharedCluster } from "../../rig/shared.ts";
 import { sharedNode } from "../../rig/shared-node.ts";
 import { createPod, podBody } from "./pods.ts";
+import { CountingProxy } from "../kube/counting-proxy.ts";
+import { leastPrivilege } from "../kube/least-rbac.ts";
+import { randomBytes } from "node:crypto";
 import {
   namespaceWithDeployment,
   podsOf,
@@ -56,6 +59,34 @@ describe("node: self-healing pulls", () => {
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   });
+  /**
+   * The daemon as installed (least privilege, healing or not) behind a proxy that can hold back
+   * its ServiceAccount watch: how a regcred that is busy (many namespaces, a restart) loses the
+   * race against the ReplicaSet controller, on purpose instead of by luck.
+   */
+  async function racingDaemon(provider: TurnableProvider, healing: boolean) {
+    const run = randomBytes(3).toString("hex");
+    const least = await leastPrivilege(sharedCluster(), `heal-${run}`, { healing });
+    cleanups.push(() => least.cleanup());
+    const proxy = await CountingProxy.start(sharedCluster());
+    cleanups.push(() => proxy.stop());
+    const token = least.kc.getCurrentUser()!.token!;
+    const d = await startHealDaemon(proxy.kubeConfig(token), HOST, provider, healing);
+    cleanups.push(() => d.stop());
+    return { ...d, proxy };
+  }
+
+  /** Namespace and Deployment at once; the Pod is created before regcred sees the new ServiceAccount. */
+  async function firstPodBeforeRegcred(d: Awaited<ReturnType<typeof racingDaemon>>, namespace: string) {
+    d.proxy.hold((path) => path === "/api/v1/serviceaccounts");
+    await namespaceWithDeployment(kc, namespace, { "regcred-heal": d.run }, image);
+    cleanups.push(() => core.deleteNamespace({ name: namespace }));
+    const first = await until("the first Pod exists", async () => (await podsOf(kc, namespace))[0], 30_000);
+    d.proxy.release();
+    expect(first.spec?.imagePullSecrets ?? []).toEqual([]);
+    return first;
+  }
+
   afterAll(async () => {
     await served?.stop();
     await registry?.stop();
@@ -146,11 +177,9 @@ describe("node: self-healing pulls", () => {
   it("a Deployment created with its namespace stays stuck with healing off: its Pod predates the ServiceAccount entry", async () => {
     await registry.setUsers([good1]);
     const provider = new TurnableProvider(HOST, good1.username, good1.password);
-    const d = await startHealDaemon(kc, HOST, provider, false);
-    cleanups.push(() => d.stop());
+    const d = await racingDaemon(provider, false);
     const namespace = `heal-off-${d.run}`;
-    await namespaceWithDeployment(kc, namespace, { "regcred-heal": d.run }, image);
-    cleanups.push(() => core.deleteNamespace({ name: namespace }));
+    await firstPodBeforeRegcred(d, namespace);
     const pod = await until(
       "regcred says the Pod lacks its pull Secret",
       async () => {
@@ -176,8 +205,7 @@ describe("node: self-healing pulls", () => {
   it("healing on: the same Deployment ends Running; pull failures from an unselected namespace or an unmanaged registry change nothing", async () => {
     await registry.setUsers([good1]);
     const provider = new TurnableProvider(HOST, good1.username, good1.password);
-    const d = await startHealDaemon(kc, HOST, provider, true);
-    cleanups.push(() => d.stop());
+    const d = await racingDaemon(provider, true);
 
     // Noise first, so that by the time the healing below is done these have been seen too.
     const wrong = { username: "puller", password: "wrong" };
@@ -237,9 +265,7 @@ describe("node: self-healing pulls", () => {
     const unselectedUids = (await podsOf(kc, unselected)).map((p) => p.metadata?.uid);
 
     const namespace = `heal-on-${d.run}`;
-    await namespaceWithDeployment(kc, namespace, { "regcred-heal": d.run }, image);
-    cleanups.push(() => core.deleteNamespace({ name: namespace }));
-    const first = await until("the first Pod exists", async () => (await podsOf(kc, namespace))[0], 30_000);
+    const first = await firstPodBeforeRegcred(d, namespace);
     const healed = await until(
       "the Deployment runs",
       async () => (await podsOf(kc, namespace)).find(running),
