@@ -3,10 +3,8 @@
 // explain's exit code (0: the pull authenticates, 1: it does not) must equal the Pod's fate
 // (Running, or ErrImagePull). Rows cover ports, path prefixes, a wildcard, Docker Hub short
 // names with both of its keys, a rejected password and kubelet's fall-through to a later key.
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { Agent, fetch as undiciFetch } from "undici";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushRunnableImage } from "../../rig/app-image.ts";
@@ -15,7 +13,8 @@ import { DOCKER_HUB, serveRegistryAt, type ServedHost } from "../../rig/registry
 import { dockerConfigJson, startRegistry, type Registry } from "../../rig/registry.ts";
 import { sharedCluster } from "../../rig/shared.ts";
 import { sharedNode } from "../../rig/shared-node.ts";
-import { REPO_ROOT } from "../../rig/util.ts";
+import { explain } from "../../../src/cli/explain.ts";
+import type { Fetch } from "../../../src/registry/verify.ts";
 import { createPod, podBody } from "./pods.ts";
 import { pullFailing, running, until } from "./self-heal-kit.ts";
 
@@ -48,22 +47,11 @@ const rows = (hub: string): Row[] => [
   { name: "falls-through", image: `${CORP}/team/app:v1`, auths: { [`${CORP}/team/app`]: bad, [CORP]: good } },
 ];
 
-/** The CLI as users run it, trusting the served hosts' CAs (NODE_EXTRA_CA_CERTS is read at start). */
-function explainCli(
-  args: string[],
-  caBundle: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["src/main.ts", "explain", ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: caBundle },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+/** explain() asking the served hosts through a client that trusts their throwaway CAs. */
+function trusting(caFiles: string[]): Fetch {
+  const dispatcher = new Agent({ connect: { ca: caFiles.map((f) => readFileSync(f, "utf8")) } });
+  return ((url: string, init?: RequestInit) =>
+    undiciFetch(url, { ...(init as object), dispatcher })) as unknown as Fetch;
 }
 
 describe("node: explain's verdict is what kubelet does", () => {
@@ -71,8 +59,7 @@ describe("node: explain's verdict is what kubelet does", () => {
   let hosts: ServedHost[] = [];
   let ns: NamespaceSet;
   let hubImage: string;
-  const dir = mkdtempSync(join(tmpdir(), "regcred-explain-node-"));
-  const caBundle = join(dir, "ca.pem");
+  let fetch: Fetch;
 
   beforeAll(async () => {
     registry = await startRegistry({ auth: "token", users: [good] });
@@ -83,7 +70,7 @@ describe("node: explain's verdict is what kubelet does", () => {
       serveRegistryAt(registry, DOCKER_HUB),
     ]);
     hosts = served;
-    writeFileSync(caBundle, hosts.map((h) => readFileSync(h.caFile, "utf8")).join("\n"));
+    fetch = trusting(hosts.map((h) => h.caFile));
     await pushRunnableImage(registry, "team/app", "v1");
     hubImage = hosts[2]!.imageRef(await pushRunnableImage(registry, "pwrig/hub-app", "v1"));
     ns = await createNamespaces(kc, "explain-node", 1);
@@ -92,89 +79,81 @@ describe("node: explain's verdict is what kubelet does", () => {
     await ns?.cleanup();
     await Promise.all(hosts.map((h) => h.stop()));
     await registry?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  it("over a table of hosts, ports, paths, wildcards and Docker Hub short names", async () => {
-    const core = kc.makeApiClient(CoreV1Api);
-    const namespace = ns.names[0]!;
-    const table = rows(hubImage);
-    for (const row of table) {
-      await core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name: row.name },
-          type: "kubernetes.io/dockerconfigjson",
-          data: { ".dockerconfigjson": Buffer.from(dockerConfigJson(row.auths)).toString("base64") },
-        },
-      });
-      await createPod(
-        kc,
-        namespace,
-        podBody(row.name, row.image, { imagePullSecrets: [row.name], imagePullPolicy: "Always" }),
-      );
-    }
-    const outcomes = await Promise.all(
-      table.map(async (row) => {
-        const [kubelet, explained] = await Promise.all([
-          until(
-            `${row.name} runs or fails to pull`,
-            async () => {
-              const pod = await core.readNamespacedPod({ namespace, name: row.name });
-              return running(pod) ? "pulls" : pullFailing(pod) ? "fails" : undefined;
-            },
-            90_000,
-          ),
-          explainCli(
-            [
-              "--kubeconfig",
-              cluster.kubeconfigPath,
-              "-n",
+  it(
+    "over a table of hosts, ports, paths, wildcards and Docker Hub short names",
+    { timeout: 240_000 },
+    async () => {
+      const core = kc.makeApiClient(CoreV1Api);
+      const namespace = ns.names[0]!;
+      const table = rows(hubImage);
+      for (const row of table) {
+        await core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name: row.name },
+            type: "kubernetes.io/dockerconfigjson",
+            data: { ".dockerconfigjson": Buffer.from(dockerConfigJson(row.auths)).toString("base64") },
+          },
+        });
+        await createPod(
+          kc,
+          namespace,
+          podBody(row.name, row.image, { imagePullSecrets: [row.name], imagePullPolicy: "Always" }),
+        );
+      }
+      const outcomes = await Promise.all(
+        table.map(async (row) => {
+          const [kubelet, explained] = await Promise.all([
+            until(
+              `${row.name} runs or fails to pull`,
+              async () => {
+                const pod = await core.readNamespacedPod({ namespace, name: row.name });
+                return running(pod) ? "pulls" : pullFailing(pod) ? "fails" : undefined;
+              },
+              90_000,
+            ),
+            explain(row.image, {
+              kubeconfig: cluster.kubeconfigPath,
               namespace,
-              "--pod",
-              row.name,
-              "-o",
-              "json",
-              row.image,
-            ],
-            caBundle,
-          ),
-        ]);
-        const verdict =
-          explained.code === 0
-            ? "pulls"
-            : explained.code === 1
-              ? "fails"
-              : `exit ${explained.code}: ${explained.stderr}`;
-        const reason = explained.stdout
-          ? (JSON.parse(explained.stdout) as { verdict: { reason: string } }).verdict.reason
-          : "";
-        return {
-          row: row.name,
-          image: row.image,
-          keys: Object.keys(row.auths).join(" "),
-          kubelet,
-          explain: verdict,
-          reason,
-        };
-      }),
-    );
-    console.log(
-      "[explain vs kubelet]\n" +
-        outcomes
-          .map(
-            (o) =>
-              `${o.row.padEnd(22)} ${o.image.padEnd(45)} ${o.keys.padEnd(50)} kubelet=${o.kubelet} explain=${o.explain}`,
-          )
-          .join("\n"),
-    );
-    for (const o of outcomes)
-      expect({ row: o.row, verdict: o.explain, reason: o.reason }).toEqual({
-        row: o.row,
-        verdict: o.kubelet,
-        reason: o.reason,
-      });
-    // The table proves both directions.
-    expect(new Set(outcomes.map((o) => o.kubelet))).toEqual(new Set(["pulls", "fails"]));
-  });
+              pod: row.name,
+              serviceAccount: "default",
+              output: "json",
+              verify: true,
+              fetch,
+            }),
+          ]);
+          // What `regcred explain` exits with: 0 when the pull authenticates, 1 when not.
+          const verdict = explained.verdict.authenticates ? "pulls" : "fails";
+          const reason = explained.verdict.reason;
+          return {
+            row: row.name,
+            image: row.image,
+            keys: Object.keys(row.auths).join(" "),
+            kubelet,
+            explain: verdict,
+            reason,
+          };
+        }),
+      );
+      console.log(
+        "[explain vs kubelet]\n" +
+          outcomes
+            .map(
+              (o) =>
+                `${o.row.padEnd(22)} ${o.image.padEnd(45)} ${o.keys.padEnd(50)} kubelet=${o.kubelet} explain=${o.explain}`,
+            )
+            .join("\n"),
+      );
+      for (const o of outcomes)
+        expect({ row: o.row, verdict: o.explain, reason: o.reason }).toEqual({
+          row: o.row,
+          verdict: o.kubelet,
+          reason: o.reason,
+        });
+      // The table proves both directions.
+      expect(new Set(outcomes.map((o) => o.kubelet))).toEqual(new Set(["pulls", "fails"]));
+    },
+  );
 });
