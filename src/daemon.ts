@@ -17,6 +17,8 @@ import type { Lock } from "./kube/lease-lock.ts";
 import { guardSignal, LeadershipLost } from "./kube/fence.ts";
 import { kubeClusterAccess } from "./kube/cluster-access.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { EventRecorder } from "./kube/events.ts";
+import { startPullWatch } from "./kube/pull-watch.ts";
 
 export interface DaemonOptions {
   config: Config;
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   signal?: AbortSignal;
   /** Told of every failed refresh (the CLI posts a Warning Event). */
   onRefreshFailure?: (registry: string, reason: string, message: string) => void;
+  /** Watch kubelet's pull failures while leading (with `kube` and pullFailures.enabled); one-shot runs turn it off. */
+  watchPulls?: boolean;
 }
 
 export interface Daemon {
@@ -75,6 +79,7 @@ export function buildRegistries(
 interface Work {
   refresher: Refresher;
   sync: SyncLoop;
+  pulls: { stop(): Promise<void> } | null;
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -126,6 +131,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // The refresher and the sync loop: what only the leader runs, fenced by `leading`. Watches
   // and caches run on every replica, so a follower that takes over writes at once from warm
   // caches; it starts from the credentials the cluster holds (last good), never from nothing.
+  // Events on the Pods whose pulls regcred reacted to.
+  const pullEvents =
+    options.kube && config.kubernetes.events
+      ? new EventRecorder({ kc: options.kube, component: "regcred", instance: hostname(), log })
+      : undefined;
   const startWork = async (leading: AbortSignal): Promise<Work> => {
     let sync: SyncLoop | null = null;
     const refresher = new Refresher(buildRegistries(config, log, options.providers, options.kube), {
@@ -152,10 +162,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     refresher.start();
     sync.trigger();
-    return { refresher, sync };
+    const pulls =
+      options.kube && config.pullFailures.enabled && options.watchPulls !== false
+        ? startPullWatch({
+            kc: options.kube,
+            config,
+            refresher,
+            sync,
+            namespaces,
+            log,
+            metrics,
+            signal: leading,
+            ...(pullEvents ? { events: pullEvents } : {}),
+          })
+        : null;
+    return { refresher, sync, pulls };
   };
   const stopWork = async (w: Work) => {
-    await w.refresher.stop();
+    // Together: stopping the refresher ends the mints a pull reaction may be waiting on.
+    await Promise.all([w.pulls?.stop(), w.refresher.stop()]);
     await w.sync.stop();
   };
 
@@ -256,7 +281,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       // Release the lease only after the last write: a successor must not overlap with us.
       await elector?.stop();
       await transitions;
-      await Promise.all([sink.stop?.(), namespaces.stop?.()]);
+      await Promise.all([sink.stop?.(), namespaces.stop?.(), pullEvents?.flush()]);
       await server?.close();
     },
   };

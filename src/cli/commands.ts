@@ -80,6 +80,8 @@ export async function onceCommand(options: CommonOptions & SinkOptions, io: Io):
     metrics,
     ...createOutput(options, { config, log, metrics }),
     serve: false,
+    // Writes once and exits: nothing to react to.
+    watchPulls: false,
   });
   const { refresher, sync } = daemon;
   // The daemon's first pass runs once every registry has had its first mint.

@@ -2,7 +2,7 @@ import { CoreV1Api, type V1Secret } from "@kubernetes/client-node";
 import { loadKubeConfig, makeApi, statusOf } from "../kube/client.ts";
 import { lookup, type KeyringHit, type KeyringSecret } from "../engine/keyring.ts";
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
-import { apiHostOf, isLoopbackHost, verifyCredential, type Verdict } from "../registry/verify.ts";
+import { apiHostOf, isLoopbackHost, verifyCredential, type Fetch, type Verdict } from "../registry/verify.ts";
 import { secretStatus, type ManagedSecretStatus } from "./status.ts";
 import { EXIT } from "./errors.ts";
 import type { Io } from "./commands.ts";
@@ -15,6 +15,8 @@ export interface ExplainOptions {
   output: string;
   /** Ask the registry (default); off, the verdict rests on expiry alone. */
   verify: boolean;
+  /** How the registry is asked (tests trust their own CAs with it); default global fetch. */
+  fetch?: Fetch;
 }
 
 interface Candidate {
@@ -104,7 +106,7 @@ export async function explain(image: string, options: ExplainOptions): Promise<E
       uses = c;
       break;
     }
-    c.registry = await check(result.hits[i]!, result.repository, path);
+    c.registry = await check(result.hits[i]!, result.repository, path, options.fetch);
     if (c.registry.result === "accepted" || c.registry.result === "unverifiable") {
       uses = c;
       break;
@@ -119,7 +121,7 @@ export async function explain(image: string, options: ExplainOptions): Promise<E
 }
 
 /** kubelet pulls from the image's registry, whichever key supplied the credential. */
-function check(hit: KeyringHit, repository: string, path: string): Promise<Verdict> {
+function check(hit: KeyringHit, repository: string, path: string, fetch?: Fetch): Promise<Verdict> {
   const host = apiHostOf(repository.slice(0, repository.indexOf("/")));
   return verifyCredential({
     host,
@@ -127,6 +129,7 @@ function check(hit: KeyringHit, repository: string, path: string): Promise<Verdi
     password: hit.password,
     repository: path,
     plainHttp: isLoopbackHost(host),
+    ...(fetch ? { fetch } : {}),
   });
 }
 

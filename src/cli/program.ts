@@ -131,18 +131,20 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
   program
     .command("rbac")
     .description(
-      "print the least RBAC the daemon needs for a config (ServiceAccount, ClusterRole granting its Secrets by name, Role for the leader Lease) as YAML",
+      "print the least RBAC the daemon needs for a config (ServiceAccount, ClusterRole granting its Secrets by name and pods delete only with healing, Role for the leader Lease) as YAML",
     )
     .addOption(config())
     .option("--namespace <ns>", "regcred's own namespace", "regcred")
     .option("--service-account <name>", "the daemon's ServiceAccount", "regcred")
     .option("--lease <name>", "the leader election Lease", "regcred")
     .action(async (opts: { config: string; namespace: string; serviceAccount: string; lease: string }) => {
+      const config = await loadConfig(opts.config);
       const docs = rbacManifests({
         namespace: opts.namespace,
         serviceAccount: opts.serviceAccount,
         leaseName: opts.lease,
-        secretNames: managedSecretNames(await loadConfig(opts.config)),
+        secretNames: managedSecretNames(config),
+        healing: config.healing.enabled,
       });
       io.stdout(docs.map((d) => stringify(d)).join("---\n"));
       exit(EXIT.ok);

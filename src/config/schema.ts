@@ -11,6 +11,7 @@ import {
   type RefreshPolicy,
 } from "../base/refresh.ts";
 import { LABEL_MANAGED_BY, LABEL_TARGET } from "../base/labels.ts";
+import { healingSchema, pullFailuresSchema } from "./pull-failures.ts";
 
 /** client-go's JitterFactor, as in src/kube/lease.ts. */
 const LEASE_JITTER = 1.2;
@@ -170,6 +171,9 @@ export const configSchema = z
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
       })
       .default({ level: "info" }),
+    // Self-healing pulls: src/config/pull-failures.ts.
+    pullFailures: pullFailuresSchema,
+    healing: healingSchema,
   })
   .superRefine((config, ctx) => {
     const registryNames = new Map<string, number>();
@@ -254,6 +258,8 @@ export interface Config {
   server: Parsed["server"];
   kubernetes: Parsed["kubernetes"];
   log: Parsed["log"];
+  pullFailures: Parsed["pullFailures"];
+  healing: Parsed["healing"];
 }
 
 export function toConfig(file: string, parsed: Parsed): Config {
@@ -271,5 +277,7 @@ export function toConfig(file: string, parsed: Parsed): Config {
     server: parsed.server,
     kubernetes: parsed.kubernetes,
     log: parsed.log,
+    pullFailures: parsed.pullFailures,
+    healing: parsed.healing,
   };
 }

@@ -18,12 +18,21 @@ import type { Config } from "../config/schema.ts";
  * regcred's is made. Only create is unrestricted: the API cannot limit it by name. Deletes are
  * only ever issued for Secrets carrying regcred's labels, with the UID as a precondition.
  */
-export function clusterRules(secretNames: readonly string[]): NonNullable<V1ClusterRole["rules"]> {
+export function clusterRules(options: {
+  secretNames: readonly string[];
+  healing?: boolean;
+}): NonNullable<V1ClusterRole["rules"]> {
   return [
     { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
-    ...secretRules(secretNames),
+    ...secretRules(options.secretNames),
     { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+    // Self-healing pulls (src/kube/pull-events.ts): kubelet's pull-failure Events through core/v1,
+    // whose field selectors (reason, source, involvedObject.kind) narrow the watch to them, and the
+    // failing Pod's spec (which pull Secrets it carries, who controls it).
+    { apiGroups: [""], resources: ["events"], verbs: ["list", "watch"] },
+    { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
+    ...(options.healing ? HEALING_RULES : []),
   ];
 }
 
@@ -66,6 +75,11 @@ function mirrorSource(settings: unknown): string | undefined {
   return typeof name === "string" ? name : undefined;
 }
 
+/** Only with `healing.enabled`: delete a stuck Pod (by UID) so its controller recreates it. */
+export const HEALING_RULES: NonNullable<V1ClusterRole["rules"]> = [
+  { apiGroups: [""], resources: ["pods"], verbs: ["delete"] },
+];
+
 /** Leader election: only the one Lease, in regcred's own namespace. */
 export function leaseRules(leaseName: string): NonNullable<V1Role["rules"]> {
   return [
@@ -88,6 +102,8 @@ export interface RbacOptions {
   name?: string;
   /** The Secret names the rules grant: managedSecretNames(config). */
   secretNames: readonly string[];
+  /** The config's healing.enabled: adds pods delete. */
+  healing?: boolean;
 }
 
 export function rbacManifests(
@@ -107,7 +123,7 @@ export function rbacManifests(
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name, labels },
-      rules: clusterRules(options.secretNames),
+      rules: clusterRules({ secretNames: options.secretNames, healing: options.healing ?? false }),
     },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",

@@ -81,6 +81,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Self-healing pulls (src/engine/pull-reactions.ts).
+  readonly pullFailures = new Counter({
+    name: "regcred_pull_failures_total",
+    help: "kubelet pull failures on a managed registry in a selected namespace, by reason (unauthorized, denied, auth, missing_secret).",
+    labelNames: ["registry", "reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly pullFailureRefreshes = new Counter({
+    name: "regcred_pull_failure_refreshes_total",
+    help: "Refreshes triggered by a pull failure (at most one per registry per pullFailures.minInterval).",
+    labelNames: ["registry"] as const,
+    registers: [this.registry],
+  });
+
+  readonly podHeals = new Counter({
+    name: "regcred_pod_heals_total",
+    help: "Pods stuck without regcred's pull Secret, by what was done (deleted, disabled, no_controller, own_pull_secrets, rate_limited).",
+    labelNames: ["registry", "result"] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "regcred_" });
   }

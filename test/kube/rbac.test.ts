@@ -19,7 +19,9 @@ describe("RBAC for Secrets by name", () => {
   });
 
   it("grants every Secret verb but create only on those names", () => {
-    const secrets = clusterRules(managedSecretNames(config)).filter((r) => r.resources?.includes("secrets"));
+    const secrets = clusterRules({ secretNames: managedSecretNames(config) }).filter((r) =>
+      r.resources?.includes("secrets"),
+    );
     expect(secrets).toEqual([
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
       {
@@ -32,7 +34,7 @@ describe("RBAC for Secrets by name", () => {
   });
 
   it("grants nothing but create when there is no name (an empty resourceNames would mean all)", () => {
-    const secrets = clusterRules([]).filter((r) => r.resources?.includes("secrets"));
+    const secrets = clusterRules({ secretNames: [] }).filter((r) => r.resources?.includes("secrets"));
     expect(secrets).toEqual([{ apiGroups: [""], resources: ["secrets"], verbs: ["create"] }]);
   });
 
@@ -40,7 +42,7 @@ describe("RBAC for Secrets by name", () => {
     const role = rbacManifests({ namespace: "regcred", secretNames: ["pull"] }).find(
       (m) => m.kind === "ClusterRole",
     ) as { rules: unknown };
-    expect(role.rules).toEqual(clusterRules(["pull"]));
+    expect(role.rules).toEqual(clusterRules({ secretNames: ["pull"] }));
   });
 
   it("refuses a retired name that is still a target: its Secrets are kept, not collected", () => {

@@ -139,6 +139,8 @@ such as credentialsFile, certificateFile). Input: (dict "value" MAP "root" $); o
 {{- $le := dict "enabled" (eq (include "regcred.leaderElection" .) "true") "namespace" .Release.Namespace "name" (include "regcred.leaseName" .) "leaseDuration" .Values.leaderElection.leaseDuration "renewDeadline" .Values.leaderElection.renewDeadline "retryPeriod" .Values.leaderElection.retryPeriod }}
 {{- $_ := set $config "kubernetes" (dict "instance" (include "regcred.instance" .) "concurrency" (int .Values.concurrency) "events" .Values.events "leaderElection" $le "retiredSecrets" (.Values.retiredSecrets | default list)) }}
 {{- $_ := set $config "log" (dict "level" .Values.log.level) }}
+{{- $_ := set $config "pullFailures" (dict "enabled" .Values.pullFailures.enabled "minInterval" .Values.pullFailures.minInterval) }}
+{{- $_ := set $config "healing" (dict "enabled" .Values.healing.enabled "maxPerMinute" (int .Values.healing.maxPerMinute)) }}
 {{- toYaml $config }}
 {{- end }}
 

@@ -243,7 +243,21 @@ describe("chart: helm lint and template", () => {
   it("RBAC: the ClusterRole and Role rules equal src/kube/rbac.ts (clusterRules, leaseRules)", () => {
     const objects = template(bin, { values: [ciValues("ha")] });
     const config = parseConfig("c.yaml", configOf(objects));
-    expect(one(objects, "ClusterRole").rules).toEqual(clusterRules(managedSecretNames(config)));
+    const secretNames = managedSecretNames(config);
+    expect(one(objects, "ClusterRole").rules).toEqual(clusterRules({ secretNames, healing: false }));
+    // pods delete only with healing on, as clusterRules({ healing: true }) has it.
+    const healing = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
+    expect(one(healing, "ClusterRole").rules).toEqual(clusterRules({ secretNames, healing: true }));
+    expect(clusterRules({ secretNames, healing: true })).toContainEqual({
+      apiGroups: [""],
+      resources: ["pods"],
+      verbs: ["delete"],
+    });
+    expect(clusterRules({ secretNames, healing: false })).not.toContainEqual(
+      expect.objectContaining({ resources: ["pods"], verbs: expect.arrayContaining(["delete"]) }),
+    );
+    expect(parseConfig("c.yaml", configOf(healing)).healing.enabled).toBe(true);
+    expect(parseConfig("c.yaml", configOf(objects)).healing.enabled).toBe(false);
     expect(one(objects, "Role").rules).toEqual(leaseRules("rc-regcred"));
     // Bound to the chart's ServiceAccount in the release namespace.
     const subject = [{ kind: "ServiceAccount", name: "rc-regcred", namespace: "regcred" }];
@@ -288,7 +302,9 @@ retiredSecrets: [old-pull]
       ]);
       const config = parseConfig("c.yaml", configOf(objects));
       expect(config.kubernetes.retiredSecrets).toEqual(["old-pull"]);
-      expect(one(objects, "ClusterRole").rules).toEqual(clusterRules(managedSecretNames(config)));
+      expect(one(objects, "ClusterRole").rules).toEqual(
+        clusterRules({ secretNames: managedSecretNames(config) }),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -317,11 +333,32 @@ retiredSecrets: [old-pull]
       { cwd: REPO_ROOT, encoding: "utf8" },
     );
     expect(r.status, r.stderr).toBe(0);
-    rmSync(dir, { recursive: true, force: true });
     const printed = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
     for (const kind of ["ClusterRole", "Role"]) {
       expect(one(chart, kind).rules, kind).toEqual(one(printed, kind).rules);
     }
+    // healing.enabled in the chart's values is healing.enabled in the config the CLI reads: the
+    // same pods delete rule, from the same rendered config.
+    const healingChart = template(bin, { values: [ciValues("ha")], set: ["healing.enabled=true"] });
+    writeFileSync(rendered, configOf(healingChart));
+    const healingCli = spawnSync(
+      join(REPO_ROOT, "node_modules/.bin/tsx"),
+      ["src/main.ts", "rbac", "-c", rendered, "--namespace", "regcred", "--lease", "rc-regcred"],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    rmSync(dir, { recursive: true, force: true });
+    expect(healingCli.status, healingCli.stderr).toBe(0);
+    const healingRules = one(
+      parseAllDocuments(healingCli.stdout).map((d) => d.toJS() as K8sObject),
+      "ClusterRole",
+    ).rules;
+    expect(one(healingChart, "ClusterRole").rules).toEqual(healingRules);
+    expect(healingRules).toContainEqual({ apiGroups: [""], resources: ["pods"], verbs: ["delete"] });
+    expect(one(chart, "ClusterRole").rules).not.toContainEqual({
+      apiGroups: [""],
+      resources: ["pods"],
+      verbs: ["delete"],
+    });
     for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
       expect(one(chart, kind).subjects, kind).toEqual(one(printed, kind).subjects);
     }

@@ -35,6 +35,7 @@ export async function leastPrivilege(
   cluster: ClusterClient,
   run: string,
   secretNames: readonly string[],
+  opts: { healing?: boolean } = {},
 ): Promise<LeastPrivilege> {
   const admin = cluster.kubeConfig();
   const home = await createNamespaces(admin, `regcred-sys-${run}`, 1);
@@ -42,7 +43,13 @@ export async function leastPrivilege(
   const leaseName = `regcred-${run}`;
   const name = `regcred-${run}`;
   const granted = new Set(secretNames);
-  const manifests = rbacManifests({ namespace, name, leaseName, secretNames: [...granted].sort() });
+  const manifests = rbacManifests({
+    namespace,
+    name,
+    leaseName,
+    secretNames: [...granted].sort(),
+    healing: opts.healing ?? false,
+  });
   const objects = KubernetesObjectApi.makeApiClient(admin);
   for (const m of manifests) await objects.create(m as KubernetesObject);
   const token = await cluster.serviceAccountToken(namespace, "regcred", { expirationSeconds: 3600 });
@@ -65,7 +72,7 @@ export async function leastPrivilege(
       if (added.length === 0) return;
       for (const n of added) granted.add(n);
       const role: V1ClusterRole = await rbac.readClusterRole({ name });
-      role.rules = clusterRules([...granted].sort());
+      role.rules = clusterRules({ secretNames: [...granted].sort(), healing: opts.healing ?? false });
       await rbac.replaceClusterRole({ name, body: role });
       // The authorizer learns RBAC changes by watch: wait until it has.
       const deadline = Date.now() + 10_000;
