@@ -16,6 +16,7 @@ import { leaseElector, LeaderElector, type ElectorOptions } from "./kube/lease.t
 import type { Lock } from "./kube/lease-lock.ts";
 import { guardSignal, LeadershipLost } from "./kube/fence.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { realCheck, type CredentialCheck } from "./registry/rollout.ts";
 
 export interface DaemonOptions {
   config: Config;
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   signal?: AbortSignal;
   /** Told of every failed refresh (the CLI posts a Warning Event). */
   onRefreshFailure?: (registry: string, reason: string, message: string) => void;
+  /** The registry handshake behind `verify` (tests pass one that trusts the rig's CA). */
+  verify?: CredentialCheck;
 }
 
 export interface Daemon {
@@ -65,6 +68,7 @@ export function buildRegistries(
     name: r.name,
     kind: r.provider,
     policy: r.refresh,
+    verify: r.verify,
     provider:
       overrides[r.name] ??
       providerFor(r.provider).create(r.settings, { ...ctx, log: log.child({ registry: r.name }) }),
@@ -130,6 +134,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(options.cron ? { cron: options.cron } : {}),
       ...(options.onRefreshFailure ? { onFailure: options.onRefreshFailure } : {}),
       onChange: () => sync?.trigger(),
+      verify: options.verify ?? realCheck,
     });
     const seeds = await (sink.lastGood?.() ?? Promise.resolve(new Map())).catch((err: unknown) => {
       log.warn({ err }, "could not read the credentials the cluster holds; starting without them");

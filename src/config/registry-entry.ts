@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { refreshOverride } from "./refresh.ts";
+import { verifySetting } from "./verify.ts";
 import { normalizeRegistryKey } from "../engine/registry-key.ts";
 
 export const resourceName = z
@@ -29,6 +30,7 @@ export function registryEntry<K extends string, S extends z.ZodRawShape>(kind: K
     name: resourceName,
     provider: z.literal(kind),
     refresh: refreshOverride.optional(),
+    verify: verifySetting.optional(),
     ...shape,
   });
 }

@@ -13,6 +13,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { backoffDelay, earliestExpiry, refreshDelay, shortLived, type Random } from "./schedule.ts";
 import { nodeCron, type CronStarter } from "./cron.ts";
 import type { CredentialSet } from "./plan.ts";
+import { verifyMinted, type CredentialCheck, type VerifyPolicy } from "../registry/rollout.ts";
 
 /**
  * Longest timer ever armed. Node fires timers over 2^31-1 ms at once (a hot loop for a
@@ -25,6 +26,15 @@ export interface RegistryRuntime {
   kind: string;
   policy: RefreshPolicy;
   provider: Provider;
+  /** Check each new credential with its registry before it replaces the current one; null/absent: off. */
+  verify?: VerifyPolicy | null;
+}
+
+/** What the registry said of the credential in use (rejected ones are never in use). */
+export interface VerificationStatus {
+  result: "accepted" | "unreachable" | "unverifiable";
+  message: string;
+  at: Date;
 }
 
 export interface RegistryStatus {
@@ -40,6 +50,10 @@ export interface RegistryStatus {
   lastError: { reason: FailureReason; message: string; at: Date } | null;
   consecutiveFailures: number;
   nextRefreshAt: Date | null;
+  /** Verification before rollout is on for this registry. */
+  verify: boolean;
+  /** null: not checked (verification off, or the credential was read back from the cluster). */
+  verification: VerificationStatus | null;
 }
 
 export interface RefresherDeps {
@@ -52,6 +66,8 @@ export interface RefresherDeps {
   onChange?: (registry: string) => void;
   /** Called on every failed refresh, with the classified reason and the redacted message. */
   onFailure?: (registry: string, reason: FailureReason, message: string) => void;
+  /** The registry handshake for `verify`; without it no credential is checked before rollout. */
+  verify?: CredentialCheck;
 }
 
 interface Entry {
@@ -75,6 +91,7 @@ interface Entry {
   /** The redactor's hold on the values of the credentials in use; released once superseded. */
   scope: RedactionScope | null;
   warnedShortLived: boolean;
+  verification: VerificationStatus | null;
 }
 
 /**
@@ -90,6 +107,7 @@ export class Refresher {
   private readonly cron: CronStarter;
   private readonly onChange: (registry: string) => void;
   private readonly onFailure: (registry: string, reason: FailureReason, message: string) => void;
+  private readonly check: CredentialCheck | undefined;
   private stopped = false;
   private readonly settledWaiters: Array<() => void> = [];
 
@@ -101,6 +119,7 @@ export class Refresher {
     this.cron = deps.cron ?? nodeCron;
     this.onChange = deps.onChange ?? (() => {});
     this.onFailure = deps.onFailure ?? (() => {});
+    this.check = deps.verify;
     for (const rt of registries) {
       this.entries.set(rt.name, {
         rt,
@@ -119,6 +138,7 @@ export class Refresher {
         seeded: false,
         scope: null,
         warnedShortLived: false,
+        verification: null,
       });
     }
   }
@@ -138,6 +158,7 @@ export class Refresher {
     entry.credentials = [...credentials];
     entry.expiresAt = expiresAt;
     entry.seeded = true;
+    entry.verification = null;
     // The expiry alert watches what the Secrets hold, minted by this process or not.
     if (expiresAt)
       this.metrics.credentialExpiry.set({ registry, provider: entry.rt.kind }, expiresAt.getTime() / 1000);
@@ -211,6 +232,8 @@ export class Refresher {
       lastError: e.lastError,
       consecutiveFailures: e.failures,
       nextRefreshAt: e.nextRefreshAt === null ? null : new Date(e.nextRefreshAt),
+      verify: Boolean(e.rt.verify && this.check),
+      verification: e.verification,
     }));
   }
 
@@ -276,7 +299,12 @@ export class Refresher {
       );
       if (this.stopped) return scope.release();
       checkCredentials(credentials);
-      this.succeeded(entry, credentials, started, scope);
+      // The mint's timeout is the provider's; the handshake has its own (verify.timeout), and
+      // running out of it means unreachable, not a failed refresh.
+      clearTimeout(timeout);
+      const verification = await scope.run(() => this.verify(entry, credentials, controller.signal));
+      if (this.stopped) return scope.release();
+      this.succeeded(entry, credentials, started, scope, verification);
     } catch (err) {
       if (this.stopped) return scope.release();
       this.failed(entry, err, started);
@@ -288,6 +316,29 @@ export class Refresher {
     }
   }
 
+  /**
+   * Asks the registry about new credentials before they replace the current ones. A rejection
+   * throws, so it takes the failure path (last good kept, back-off, Event); an unreachable or
+   * unverifiable registry lets them through, marked so. Honours the mint's abort (stop, lost
+   * leadership) like the mint itself.
+   */
+  private async verify(
+    entry: Entry,
+    credentials: Credential[],
+    signal: AbortSignal,
+  ): Promise<VerificationStatus | null> {
+    const { rt } = entry;
+    if (!rt.verify || !this.check) return null;
+    // Masked from here on: a rejected credential is released with its scope after failed() logs.
+    credentials.forEach((c) => registerAuth(c.username, c.password));
+    const v = await abortable(verifyMinted(credentials, rt.verify, this.check, signal), signal);
+    this.metrics.recordVerification(rt.name, rt.kind, v.result);
+    if (v.result === "rejected") {
+      throw new ProviderError("rejected", `the registry rejected the new credential: ${v.message}`);
+    }
+    return { result: v.result, message: v.message, at: new Date(this.now()) };
+  }
+
   /** Masks a credential's password and auth string for as long as it is in use. */
   private hold(entry: Entry, scope: RedactionScope, credentials: readonly Credential[]): void {
     scope.run(() => credentials.forEach((c) => registerAuth(c.username, c.password)));
@@ -295,7 +346,13 @@ export class Refresher {
     entry.scope = scope;
   }
 
-  private succeeded(entry: Entry, credentials: Credential[], started: number, scope: RedactionScope): void {
+  private succeeded(
+    entry: Entry,
+    credentials: Credential[],
+    started: number,
+    scope: RedactionScope,
+    verification: VerificationStatus | null,
+  ): void {
     const { rt } = entry;
     const labels = { registry: rt.name, provider: rt.kind };
     this.hold(entry, scope, credentials);
@@ -306,6 +363,8 @@ export class Refresher {
     entry.credentials = credentials;
     entry.expiresAt = expiresAt;
     entry.seeded = false;
+    entry.verification = verification;
+    this.metrics.recordVerified(rt.name, rt.kind, verification?.result ?? null);
     entry.lastSuccess = now;
     entry.lastError = null;
     entry.failures = 0;
@@ -323,7 +382,14 @@ export class Refresher {
       ...labels,
       expiresAt: expiresAt?.toISOString() ?? null,
       nextRefreshIn: delay === null ? null : formatDuration(delay),
+      ...(verification ? { verification: verification.result } : {}),
     };
+    if (verification && verification.result !== "accepted") {
+      this.log.warn(
+        fields,
+        `credential for ${rt.name} rolled out unverified (${verification.result}): ${verification.message}`,
+      );
+    }
     if (!expired && shortLived(rt.policy, now, expiresAt) && !entry.warnedShortLived) {
       entry.warnedShortLived = true;
       this.log.warn(
