@@ -32,10 +32,7 @@ const verifyObject = z.strictObject(
  * `verify:` of a registries[] entry: `false` turns the check before rollout off, `true` or an
  * object keeps it on (the default for every provider: see README "Verification").
  */
-export const verifySetting = z.preprocess(
-  (v) => (typeof v === "boolean" ? { enabled: v } : v),
-  verifyObject,
-);
+export const verifySetting = z.preprocess((v) => (typeof v === "boolean" ? { enabled: v } : v), verifyObject);
 export type VerifySetting = z.infer<typeof verifySetting>;
 
 /** The settings after defaults; null when verification is off. */

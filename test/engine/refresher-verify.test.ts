@@ -90,7 +90,9 @@ describe("Refresher: verify before rollout", () => {
     // Backs off like any failure: the next attempt is retry.initial later.
     expect(st.nextRefreshAt).toEqual(at(5 * S));
     let m = await samples();
-    expect(find(m, "regcred_credential_verifications_total", { ...LABELS, result: "rejected" })[0]!.value).toBe(1);
+    expect(
+      find(m, "regcred_credential_verifications_total", { ...LABELS, result: "rejected" })[0]!.value,
+    ).toBe(1);
     expect(find(m, "regcred_refresh_failures_total", { ...LABELS, reason: "rejected" })[0]!.value).toBe(1);
     expect(find(m, "regcred_credential_verified", LABELS)[0]!.value).toBe(1);
 
@@ -102,8 +104,12 @@ describe("Refresher: verify before rollout", () => {
     expect(refresher.status()[0]!.state).toBe("ok");
     expect(changes).toEqual(["reg", "reg"]);
     m = await samples();
-    expect(find(m, "regcred_credential_verifications_total", { ...LABELS, result: "rejected" })[0]!.value).toBe(2);
-    expect(find(m, "regcred_credential_verifications_total", { ...LABELS, result: "accepted" })[0]!.value).toBe(2);
+    expect(
+      find(m, "regcred_credential_verifications_total", { ...LABELS, result: "rejected" })[0]!.value,
+    ).toBe(2);
+    expect(
+      find(m, "regcred_credential_verifications_total", { ...LABELS, result: "accepted" })[0]!.value,
+    ).toBe(2);
     // Each check was for the credential just minted, on its host.
     expect(registry.requests.map((r) => [r.host, r.password])).toEqual([
       ["registry.example.com", "good-password-1"],
@@ -119,7 +125,8 @@ describe("Refresher: verify before rollout", () => {
   it("an unreachable registry: the credential rolls out, marked unverified in status and metrics", async () => {
     const provider = new ScriptedProvider([ok("pw-unreachable", at(2 * H))]);
     const { refresher, registry, failures, lines, samples } = setup(provider);
-    registry.answer = () => Promise.resolve({ result: "unreachable", message: "registry.example.com: ENOTFOUND" });
+    registry.answer = () =>
+      Promise.resolve({ result: "unreachable", message: "registry.example.com: ENOTFOUND" });
     refresher.start();
     await refresher.settled();
     expect(refresher.credentials().get("reg")![0]!.password).toBe("pw-unreachable");
@@ -131,7 +138,9 @@ describe("Refresher: verify before rollout", () => {
     expect(failures).toEqual([]);
     const m = await samples();
     expect(find(m, "regcred_credential_verified", LABELS)[0]!.value).toBe(0);
-    expect(find(m, "regcred_credential_verifications_total", { ...LABELS, result: "unreachable" })[0]!.value).toBe(1);
+    expect(
+      find(m, "regcred_credential_verifications_total", { ...LABELS, result: "unreachable" })[0]!.value,
+    ).toBe(1);
     expect(lines.join("")).toContain("rolled out unverified (unreachable)");
     await refresher.stop();
   });
@@ -147,7 +156,11 @@ describe("Refresher: verify before rollout", () => {
       Promise.resolve(
         req.password === "pw-a"
           ? { result: "unverifiable", message: "registry.example.com/v2/ asks for no credential" }
-          : { result: "rejected", status: 404, message: "registry.example.com (repository team/x) answered 404" },
+          : {
+              result: "rejected",
+              status: 404,
+              message: "registry.example.com (repository team/x) answered 404",
+            },
       );
     refresher.start();
     await refresher.settled();
@@ -160,7 +173,9 @@ describe("Refresher: verify before rollout", () => {
     expect(refresher.credentials().get("reg")![0]!.password).toBe("pw-c");
     expect(registry.requests).toHaveLength(2); // no host to ask for a wildcard key
     const m = await samples();
-    expect(find(m, "regcred_credential_verifications_total", { ...LABELS, result: "unverifiable" })[0]!.value).toBe(3);
+    expect(
+      find(m, "regcred_credential_verifications_total", { ...LABELS, result: "unverifiable" })[0]!.value,
+    ).toBe(3);
     expect(find(m, "regcred_credential_verified", LABELS)[0]!.value).toBe(0);
     await refresher.stop();
   });
