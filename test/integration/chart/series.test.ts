@@ -59,7 +59,7 @@ function expressions(): Use[] {
   );
   const dashboard = JSON.parse(readFileSync(join(CHART_DIR, "files", "dashboard.json"), "utf8")) as {
     panels: { title: string; targets?: { expr: string }[] }[];
-    templating: { list: { name: string; query?: { query?: string } | string }[] };
+    templating: { list: { name: string; type: string; query?: { query?: string } | string }[] };
   };
   const grafana = (expr: string) =>
     expr
@@ -69,6 +69,7 @@ function expressions(): Use[] {
   for (const p of dashboard.panels)
     for (const t of p.targets ?? []) uses.push({ where: `panel "${p.title}"`, expr: grafana(t.expr) });
   for (const v of dashboard.templating.list) {
+    if (v.type !== "query") continue; // a datasource picker names a plugin, not a query
     const q = typeof v.query === "string" ? v.query : v.query?.query;
     if (!q) continue;
     // Grafana's label_values(SELECTOR, LABEL): the selector is PromQL, the label must be on it.
