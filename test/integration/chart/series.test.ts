@@ -22,6 +22,7 @@ import { parseConfig } from "../../../src/config/load.ts";
 import { createKubeOutput } from "../../../src/kube/output.ts";
 import { Metrics } from "../../../src/observe/metrics.ts";
 import { captureLogger } from "../../helpers/log.ts";
+import { main } from "../../../src/cli/program.ts";
 import { parsePrometheus, type Sample } from "../../helpers/prom.ts";
 import { CHART_DIR } from "./helm.ts";
 
@@ -242,6 +243,39 @@ kubernetes: { instance: series-${ns.names[0]!.slice(-8)} }
       state: "failing",
       lastError: { reason: "rejected" },
     });
+  });
+
+  it("/status and `regcred status --daemon` show what the registry said (verified, rejected)", async () => {
+    const body = (await (await fetch(`${daemon.server!.url}/status`)).json()) as {
+      registries: Array<{ name: string; verify: boolean; verification: { result: string } | null }>;
+    };
+    expect(body.registries.find((r) => r.name === "good")).toMatchObject({
+      verify: true,
+      verification: { result: "accepted" },
+    });
+    let out = "";
+    const code = await main(["status", "--daemon", daemon.server!.url], {
+      stdout: (t) => void (out += t),
+      stderr: (t) => void (out += t),
+    });
+    expect(code).toBe(1); // a registry is failing
+    const rows = out
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/\s{2,}/));
+    expect(rows[0]).toEqual(["REGISTRY", "PROVIDER", "STATE", "VERIFIED", "EXPIRES", "LAST ERROR"]);
+    expect(rows.find((r) => r[0] === "good")!.slice(0, 5)).toEqual([
+      "good",
+      "static",
+      "ok",
+      "yes",
+      "2099-01-01T00:00:00.000Z",
+    ]);
+    const rejected = rows.find((r) => r[0] === "rejected")!;
+    expect(rejected.slice(0, 4)).toEqual(["rejected", "static", "failing", "not yet"]);
+    expect(rejected[5]).toMatch(
+      /^rejected: the registry rejected the new credential: token realm .* answered 401$/,
+    );
   });
 
   it("every expression parses, and names regcred's series (the check has something to check)", () => {
