@@ -1,6 +1,7 @@
 import type { RegistryStatus } from "../engine/refresher.ts";
 import { EXIT, UsageError } from "./errors.ts";
 import type { Io } from "./commands.ts";
+import { formatTable } from "./table.ts";
 
 type Row = Pick<
   RegistryStatus,
@@ -45,17 +46,7 @@ export async function daemonStatusCommand(
         r.lastError ? `${r.lastError.reason}: ${r.lastError.message}` : "-",
       ]),
     ];
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    io.stdout(
-      table
-        .map((row) =>
-          row
-            .map((cell, i) => cell.padEnd(widths[i]!))
-            .join("  ")
-            .trimEnd(),
-        )
-        .join("\n") + "\n",
-    );
+    io.stdout(formatTable(table));
   }
   return rows.every((r) => r.usable && r.state !== "failing") ? EXIT.ok : EXIT.failure;
 }
