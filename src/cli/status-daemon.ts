@@ -5,7 +5,7 @@ import { formatTable } from "./table.ts";
 
 type Row = Pick<
   RegistryStatus,
-  "name" | "provider" | "state" | "usable" | "expiresAt" | "lastError" | "verify" | "verification"
+  "name" | "provider" | "state" | "usable" | "expiresAt" | "lastError" | "registryCheck" | "verification"
 >;
 
 /**
@@ -52,7 +52,7 @@ export async function daemonStatusCommand(
 }
 
 function verified(r: Row): string {
-  if (!r.verify) return "off";
+  if (!r.registryCheck) return "off";
   if (!r.verification) return "not yet";
   return r.verification.result === "accepted" ? "yes" : `no (${r.verification.result})`;
 }

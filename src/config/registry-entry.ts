@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { refreshOverride } from "./refresh.ts";
-import { verifySetting } from "./verify.ts";
+import { registryCheckSetting } from "./verify.ts";
 import { normalizeRegistryKey } from "../engine/registry-key.ts";
 
 export const resourceName = z
@@ -30,7 +30,8 @@ export function registryEntry<K extends string, S extends z.ZodRawShape>(kind: K
     name: resourceName,
     provider: z.literal(kind),
     refresh: refreshOverride.optional(),
-    verify: verifySetting.optional(),
+    /** Check each new credential with its registry before rollout (README "Verification"). */
+    registryCheck: registryCheckSetting.optional(),
     ...shape,
   });
 }

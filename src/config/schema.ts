@@ -11,7 +11,7 @@ import {
   type RefreshPolicy,
 } from "./refresh.ts";
 import { LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
-import { verifyPolicy, type VerifySetting } from "./verify.ts";
+import { verifyPolicy, type RegistryCheckSetting } from "./verify.ts";
 import type { VerifyPolicy } from "../registry/rollout.ts";
 
 /** client-go's JitterFactor, as in src/kube/lease.ts. */
@@ -228,7 +228,7 @@ export interface RegistryConfig {
   name: string;
   provider: string;
   refresh: RefreshPolicy;
-  /** Check each new credential with its registry before rollout; null: off (`verify: false`). */
+  /** Check each new credential with its registry before rollout; null: off (`registryCheck: false`). */
   verify: VerifyPolicy | null;
   settings: RegistrySettings;
 }
@@ -253,7 +253,7 @@ export function toConfig(file: string, parsed: Parsed): Config {
       name: settings.name,
       provider: settings.provider,
       refresh: mergeRefresh(refresh, (settings as { refresh?: object }).refresh),
-      verify: verifyPolicy((settings as { verify?: VerifySetting }).verify),
+      verify: verifyPolicy((settings as { registryCheck?: RegistryCheckSetting }).registryCheck),
       settings: settings as RegistrySettings,
     })),
     secrets: parsed.secrets,

@@ -29,14 +29,17 @@ const verifyObject = z.strictObject(
 );
 
 /**
- * `verify:` of a registries[] entry: `false` turns the check before rollout off, `true` or an
+ * `registryCheck:` of a registries[] entry (not `verify`: ghcr has its own, for the PAT): `false` turns the check before rollout off, `true` or an
  * object keeps it on (the default for every provider: see README "Verification").
  */
-export const verifySetting = z.preprocess((v) => (typeof v === "boolean" ? { enabled: v } : v), verifyObject);
-export type VerifySetting = z.infer<typeof verifySetting>;
+export const registryCheckSetting = z.preprocess(
+  (v) => (typeof v === "boolean" ? { enabled: v } : v),
+  verifyObject,
+);
+export type RegistryCheckSetting = z.infer<typeof registryCheckSetting>;
 
 /** The settings after defaults; null when verification is off. */
-export function verifyPolicy(setting: VerifySetting | undefined): VerifyPolicy | null {
+export function verifyPolicy(setting: RegistryCheckSetting | undefined): VerifyPolicy | null {
   if (setting === undefined) return { timeout: DEFAULT_VERIFY_TIMEOUT };
   if (!setting.enabled) return null;
   return { timeout: setting.timeout, ...(setting.repository ? { repository: setting.repository } : {}) };

@@ -50,8 +50,8 @@ export interface RegistryStatus {
   lastError: { reason: FailureReason; message: string; at: Date } | null;
   consecutiveFailures: number;
   nextRefreshAt: Date | null;
-  /** Verification before rollout is on for this registry. */
-  verify: boolean;
+  /** Verification before rollout (`registryCheck`) is on for this registry. */
+  registryCheck: boolean;
   /** null: not checked (verification off, or the credential was read back from the cluster). */
   verification: VerificationStatus | null;
 }
@@ -232,7 +232,7 @@ export class Refresher {
       lastError: e.lastError,
       consecutiveFailures: e.failures,
       nextRefreshAt: e.nextRefreshAt === null ? null : new Date(e.nextRefreshAt),
-      verify: Boolean(e.rt.verify && this.check),
+      registryCheck: Boolean(e.rt.verify && this.check),
       verification: e.verification,
     }));
   }

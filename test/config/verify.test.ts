@@ -1,4 +1,4 @@
-// `verify:` of a registries[] entry: on by default for every provider, off with `false` or
+// `registryCheck:` of a registries[] entry: on by default for every provider, off with `false` or
 // `enabled: false`, and its settings after defaults (bad values: test/fixtures/bad/verify-*).
 import { describe, expect, it } from "vitest";
 import { configFrom } from "../helpers/config.ts";
@@ -10,34 +10,34 @@ const entry = (extra: string) => `registries:
 secrets: [{ name: s, registries: [a] }]
 `;
 
-describe("config: verify", () => {
+describe("config: registryCheck", () => {
   it("is on by default, with a 10 s timeout and no repository", () => {
     expect(configFrom(entry("")).registries[0]!.verify).toEqual({ timeout: 10_000 });
-    expect(configFrom(entry(", verify: true")).registries[0]!.verify).toEqual({ timeout: 10_000 });
+    expect(configFrom(entry(", registryCheck: true")).registries[0]!.verify).toEqual({ timeout: 10_000 });
   });
 
-  it("is off with verify: false or enabled: false", () => {
-    expect(configFrom(entry(", verify: false")).registries[0]!.verify).toBeNull();
-    expect(configFrom(entry(", verify: { enabled: false }")).registries[0]!.verify).toBeNull();
+  it("is off with registryCheck: false or enabled: false", () => {
+    expect(configFrom(entry(", registryCheck: false")).registries[0]!.verify).toBeNull();
+    expect(configFrom(entry(", registryCheck: { enabled: false }")).registries[0]!.verify).toBeNull();
   });
 
   it("takes a repository and a timeout", () => {
     expect(
-      configFrom(entry(", verify: { repository: team/app-x, timeout: 3s }")).registries[0]!.verify,
+      configFrom(entry(", registryCheck: { repository: team/app-x, timeout: 3s }")).registries[0]!.verify,
     ).toEqual({ repository: "team/app-x", timeout: 3_000 });
   });
 
-  it("every provider's entry accepts verify (the field is common to registries[])", () => {
+  it("every provider's entry takes registryCheck in both forms, and none has a field of that name", () => {
     for (const kind of providerKinds) {
       try {
         configFrom(`registries:
-  - { name: a, provider: ${kind}, verify: false }
+  - { name: a, provider: ${kind}, registryCheck: { repository: team/app, timeout: 2s } }
 secrets: [{ name: s, registries: [a] }]
 `);
       } catch (err) {
         expect(err).toBeInstanceOf(ConfigError);
-        // Other fields of the provider are missing; verify itself is never the problem.
-        expect(JSON.stringify((err as ConfigError).problems), kind).not.toContain("verify");
+        // Other fields of the provider are missing; registryCheck itself is never the problem.
+        expect(JSON.stringify((err as ConfigError).problems), kind).not.toContain("registryCheck");
       }
     }
   });

@@ -132,7 +132,7 @@ describe("Refresher: verify before rollout", () => {
     expect(refresher.credentials().get("reg")![0]!.password).toBe("pw-unreachable");
     expect(refresher.status()[0]).toMatchObject({
       state: "ok",
-      verify: true,
+      registryCheck: true,
       verification: { result: "unreachable", message: "registry.example.com: ENOTFOUND" },
     });
     expect(failures).toEqual([]);
@@ -187,7 +187,7 @@ describe("Refresher: verify before rollout", () => {
     await refresher.settled();
     expect(refresher.credentials().get("reg")![0]!.password).toBe("pw-off");
     expect(registry.requests).toEqual([]);
-    expect(refresher.status()[0]).toMatchObject({ verify: false, verification: null });
+    expect(refresher.status()[0]).toMatchObject({ registryCheck: false, verification: null });
     const m = await samples();
     expect(find(m, "regcred_credential_verified")).toEqual([]);
     expect(find(m, "regcred_credential_verifications_total")).toEqual([]);

@@ -14,9 +14,10 @@ const cred = (registries: string[], password = "pw-1234"): Credential => ({
 
 function registryAnswering(byHost: Record<string, Verdict>) {
   const requests: VerifyRequest[] = [];
-  const check = (req: VerifyRequest) => {
+  const accepted: Verdict = { result: "accepted", scheme: "basic" };
+  const check = (req: VerifyRequest): Promise<Verdict> => {
     requests.push(req);
-    return Promise.resolve(byHost[req.host] ?? { result: "accepted", scheme: "basic" });
+    return Promise.resolve(byHost[req.host] ?? accepted);
   };
   return { requests, check };
 }

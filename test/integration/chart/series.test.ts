@@ -247,10 +247,10 @@ kubernetes: { instance: series-${ns.names[0]!.slice(-8)} }
 
   it("/status and `regcred status --daemon` show what the registry said (verified, rejected)", async () => {
     const body = (await (await fetch(`${daemon.server!.url}/status`)).json()) as {
-      registries: Array<{ name: string; verify: boolean; verification: { result: string } | null }>;
+      registries: Array<{ name: string; registryCheck: boolean; verification: { result: string } | null }>;
     };
     expect(body.registries.find((r) => r.name === "good")).toMatchObject({
-      verify: true,
+      registryCheck: true,
       verification: { result: "accepted" },
     });
     let out = "";

@@ -115,9 +115,9 @@ ${extra}`;
 
   it("control: another account's token (assume role into it) is refused by the registry with 401", async () => {
     const result = await runDaemonAndReadBack(
-      // A control: the refused token must be rolled out (verify: false) to be refused at pull.
+      // A control: the refused token must be rolled out (registryCheck: false) to be refused at pull.
       entry(
-        `    assumeRole: { roleArn: "arn:aws:iam::${OTHER_ACCOUNT}:role/ecr-pull" }\n    verify: false\n`,
+        `    assumeRole: { roleArn: "arn:aws:iam::${OTHER_ACCOUNT}:role/ecr-pull" }\n    registryCheck: false\n`,
       ),
       { namespaces: 1 },
     );

@@ -54,7 +54,7 @@ describe("node: acr provider -> Secret -> kubelet pull from NAME.azurecr.io", ()
       node,
       `  - name: under-test
     provider: acr
-    verify: false # the registry learns the minted token only after rollout (beforePods)
+    registryCheck: false # the registry learns the minted token only after rollout (beforePods)
     registries: [${LOGIN_SERVER}]
     authorityHost: ${h.entra.url}
     disableInstanceDiscovery: true

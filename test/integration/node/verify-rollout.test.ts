@@ -111,7 +111,7 @@ describe("node: a credential the registry rejects is never rolled out", () => {
     registries: [${HOST}]
     username: bot
     passwordFrom: { file: ${passwordFile} }
-    verify: { repository: team/verify-app }
+    registryCheck: { repository: team/verify-app }
 secrets:
   - name: pull
     registries: [corp]
@@ -143,7 +143,11 @@ kubernetes: { instance: verify-${ns.names[0]!.slice(-8)} }
   });
 
   it("the good credential was verified with the registry (scoped token for the repository) and rolled out", async () => {
-    expect(status()).toMatchObject({ state: "ok", verify: true, verification: { result: "accepted" } });
+    expect(status()).toMatchObject({
+      state: "ok",
+      registryCheck: true,
+      verification: { result: "accepted" },
+    });
     expect(await secretPassword()).toBe(GOOD);
     // The realm was asked for a pull token on the configured repository, through the served name.
     expect(registry.tokenServer!.requests).toContainEqual(
