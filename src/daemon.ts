@@ -39,7 +39,7 @@ export interface DaemonOptions {
   signal?: AbortSignal;
   /** Told of every failed refresh (the CLI posts a Warning Event). */
   onRefreshFailure?: (registry: string, reason: string, message: string) => void;
-  /** The registry handshake behind `verify` (tests pass one that trusts the rig's CA). */
+  /** The registry handshake behind `registryCheck` (tests pass one that trusts the rig's CA). */
   verify?: CredentialCheck;
 }
 

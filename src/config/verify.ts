@@ -29,8 +29,9 @@ const verifyObject = z.strictObject(
 );
 
 /**
- * `registryCheck:` of a registries[] entry (not `verify`: ghcr has its own, for the PAT): `false` turns the check before rollout off, `true` or an
- * object keeps it on (the default for every provider: see README "Verification").
+ * `registryCheck:` of a registries[] entry (not `verify`: ghcr has its own, for the PAT). `false`
+ * turns the check before rollout off, `true` or an object keeps it on (the default for every
+ * provider: see README "Verification").
  */
 export const registryCheckSetting = z.preprocess(
   (v) => (typeof v === "boolean" ? { enabled: v } : v),

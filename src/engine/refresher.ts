@@ -66,7 +66,7 @@ export interface RefresherDeps {
   onChange?: (registry: string) => void;
   /** Called on every failed refresh, with the classified reason and the redacted message. */
   onFailure?: (registry: string, reason: FailureReason, message: string) => void;
-  /** The registry handshake for `verify`; without it no credential is checked before rollout. */
+  /** The registry handshake behind `registryCheck`; without it no credential is checked before rollout. */
   verify?: CredentialCheck;
 }
 
@@ -299,7 +299,7 @@ export class Refresher {
       );
       if (this.stopped) return scope.release();
       checkCredentials(credentials);
-      // The mint's timeout is the provider's; the handshake has its own (verify.timeout), and
+      // The mint's timeout is the provider's; the handshake has its own (registryCheck.timeout), and
       // running out of it means unreachable, not a failed refresh.
       clearTimeout(timeout);
       const verification = await scope.run(() => this.verify(entry, credentials, controller.signal));

@@ -1,7 +1,7 @@
 import type { Credential } from "../../providers/contract.ts";
 import { apiHostOf, isLoopbackHost, verifyCredential, type Verdict, type VerifyRequest } from "./verify.ts";
 
-/** A registry's `verify` settings after defaults: what the refresher checks a new credential with. */
+/** A registry's `registryCheck` settings after defaults: what the refresher checks a new credential with. */
 export interface VerifyPolicy {
   /** A repository to prove pull rights on (`team/app`), on every host of the credential. */
   repository?: string | undefined;
@@ -33,7 +33,7 @@ export function hostsOf(credential: Credential): string[] {
 
 /**
  * Checks every credential on every host it is written for. Only 401/403 is a rejection: any
- * other refusal (a 404 for a mistyped verify.repository) proves nothing against the credential,
+ * other refusal (a 404 for a mistyped registryCheck.repository) proves nothing against the credential,
  * and treating it as one would block every rollout until the last good one expired.
  */
 export async function verifyMinted(

@@ -215,7 +215,7 @@ describe("Refresher: verify before rollout", () => {
     expect(changes).toEqual(["reg"]);
   });
 
-  it("the mint's timeout does not cover the check: a slow registry is verify.timeout's business", async () => {
+  it("the mint's timeout does not cover the check: a slow registry is registryCheck.timeout's business", async () => {
     const provider = new ScriptedProvider([ok("pw-slow", at(2 * H))]);
     const { refresher, registry } = setup(provider, {
       policy: { ...policy, timeout: 2 * S },
