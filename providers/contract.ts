@@ -117,6 +117,9 @@ export const FAILURE_REASONS = [
   "timeout",
   "invalid_response",
   "source_unavailable",
+  // The provider minted a credential that the registry itself refused (401/403 on the v2 auth
+  // handshake before rollout): the last good one stays.
+  "rejected",
   "unknown",
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

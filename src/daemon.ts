@@ -19,6 +19,7 @@ import { kubeClusterAccess } from "./kube/cluster-access.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { EventRecorder } from "./kube/events.ts";
 import { startPullWatch } from "./kube/pull-watch.ts";
+import { realCheck, type CredentialCheck } from "./registry/rollout.ts";
 
 export interface DaemonOptions {
   config: Config;
@@ -43,6 +44,8 @@ export interface DaemonOptions {
   onRefreshFailure?: (registry: string, reason: string, message: string) => void;
   /** Watch kubelet's pull failures while leading (with `kube` and pullFailures.enabled); one-shot runs turn it off. */
   watchPulls?: boolean;
+  /** The registry handshake behind `registryCheck` (tests pass one that trusts the rig's CA). */
+  verify?: CredentialCheck;
 }
 
 export interface Daemon {
@@ -70,6 +73,7 @@ export function buildRegistries(
     name: r.name,
     kind: r.provider,
     policy: r.refresh,
+    verify: r.verify,
     provider:
       overrides[r.name] ??
       providerFor(r.provider).create(r.settings, { ...ctx, log: log.child({ registry: r.name }) }),
@@ -144,6 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(options.cron ? { cron: options.cron } : {}),
       ...(options.onRefreshFailure ? { onFailure: options.onRefreshFailure } : {}),
       onChange: () => sync?.trigger(),
+      verify: options.verify ?? realCheck,
     });
     const seeds = await (sink.lastGood?.() ?? Promise.resolve(new Map())).catch((err: unknown) => {
       log.warn({ err }, "could not read the credentials the cluster holds; starting without them");

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { refreshOverride } from "./refresh.ts";
+import { registryCheckSetting } from "./registry-check.ts";
 import { normalizeRegistryKey } from "./registry-key.ts";
 
 export const resourceName = z
@@ -29,6 +30,8 @@ export function registryEntry<K extends string, S extends z.ZodRawShape>(kind: K
     name: resourceName,
     provider: z.literal(kind),
     refresh: refreshOverride.optional(),
+    /** Check each new credential with its registry before rollout (README "Verification"). */
+    registryCheck: registryCheckSetting.optional(),
     ...shape,
   });
 }

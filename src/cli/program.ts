@@ -6,6 +6,7 @@ import { version } from "../base/version.ts";
 import { redact } from "../base/redact.ts";
 import { managedSecretNames, rbacManifests } from "../kube/rbac.ts";
 import { statusCommand } from "./status.ts";
+import { daemonStatusCommand } from "./status-daemon.ts";
 import { explainCommand, type ExplainOptions } from "./explain.ts";
 import { stringify } from "yaml";
 
@@ -107,8 +108,16 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .addOption(
       new Option("-o, --output <format>", "table or json").choices(["table", "json"]).default("table"),
     )
-    .action(async (opts: { kubeconfig?: string; filter?: string; output: string }) =>
-      exit(await statusCommand(opts, io)),
+    .option(
+      "--daemon <url>",
+      "instead: ask a running daemon's /status (e.g. through kubectl port-forward) for each registry's state, verification and last error",
+    )
+    .action(async (opts: { kubeconfig?: string; filter?: string; output: string; daemon?: string }) =>
+      exit(
+        await (opts.daemon
+          ? daemonStatusCommand({ ...opts, daemon: opts.daemon }, io)
+          : statusCommand(opts, io)),
+      ),
     );
 
   program

@@ -11,6 +11,7 @@ import {
 } from "../engine/plan.ts";
 import { EXIT } from "./errors.ts";
 import type { Io } from "./commands.ts";
+import { formatTable } from "./table.ts";
 
 export interface ManagedSecretStatus {
   namespace: string;
@@ -76,17 +77,7 @@ export async function statusCommand(
         r.inSync ? "yes" : `no (${r.problem})`,
       ]),
     ];
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    io.stdout(
-      table
-        .map((row) =>
-          row
-            .map((cell, i) => cell.padEnd(widths[i]!))
-            .join("  ")
-            .trimEnd(),
-        )
-        .join("\n") + "\n",
-    );
+    io.stdout(formatTable(table));
   }
   return rows.every((r) => r.inSync) ? EXIT.ok : EXIT.failure;
 }

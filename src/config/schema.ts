@@ -12,6 +12,7 @@ import {
 } from "../base/refresh.ts";
 import { LABEL_MANAGED_BY, LABEL_TARGET } from "../base/labels.ts";
 import { healingSchema, pullFailuresSchema } from "./pull-failures.ts";
+import { verifyPolicy, type RegistryCheckSetting, type VerifyPolicy } from "../base/registry-check.ts";
 
 /** client-go's JitterFactor, as in src/kube/lease.ts. */
 const LEASE_JITTER = 1.2;
@@ -246,6 +247,8 @@ export interface RegistryConfig {
   name: string;
   provider: string;
   refresh: RefreshPolicy;
+  /** Check each new credential with its registry before rollout; null: off (`registryCheck: false`). */
+  verify: VerifyPolicy | null;
   settings: RegistrySettings;
 }
 
@@ -271,6 +274,7 @@ export function toConfig(file: string, parsed: Parsed): Config {
       name: settings.name,
       provider: settings.provider,
       refresh: mergeRefresh(refresh, (settings as { refresh?: object }).refresh),
+      verify: verifyPolicy((settings as { registryCheck?: RegistryCheckSetting }).registryCheck),
       settings: settings as RegistrySettings,
     })),
     secrets: parsed.secrets,

@@ -17,6 +17,7 @@ import { abortable } from "../base/abortable.ts";
 
 // Where daemon.ts and older callers import it from.
 export { abortable } from "../base/abortable.ts";
+import { verifyMinted, type CredentialCheck, type VerifyPolicy } from "../registry/rollout.ts";
 
 /**
  * Longest timer ever armed. Node fires timers over 2^31-1 ms at once (a hot loop for a
@@ -29,6 +30,15 @@ export interface RegistryRuntime {
   kind: string;
   policy: RefreshPolicy;
   provider: Provider;
+  /** Check each new credential with its registry before it replaces the current one; null/absent: off. */
+  verify?: VerifyPolicy | null;
+}
+
+/** What the registry said of the credential in use (rejected ones are never in use). */
+export interface VerificationStatus {
+  result: "accepted" | "unreachable" | "unverifiable";
+  message: string;
+  at: Date;
 }
 
 export interface RegistryStatus {
@@ -44,6 +54,10 @@ export interface RegistryStatus {
   lastError: { reason: FailureReason; message: string; at: Date } | null;
   consecutiveFailures: number;
   nextRefreshAt: Date | null;
+  /** Verification before rollout (`registryCheck`) is on for this registry. */
+  registryCheck: boolean;
+  /** null: not checked (verification off, or the credential was read back from the cluster). */
+  verification: VerificationStatus | null;
 }
 
 export interface RefresherDeps {
@@ -56,6 +70,8 @@ export interface RefresherDeps {
   onChange?: (registry: string) => void;
   /** Called on every failed refresh, with the classified reason and the redacted message. */
   onFailure?: (registry: string, reason: FailureReason, message: string) => void;
+  /** The registry handshake behind `registryCheck`; without it no credential is checked before rollout. */
+  verify?: CredentialCheck;
 }
 
 interface Entry {
@@ -79,6 +95,7 @@ interface Entry {
   /** The redactor's hold on the values of the credentials in use; released once superseded. */
   scope: RedactionScope | null;
   warnedShortLived: boolean;
+  verification: VerificationStatus | null;
 }
 
 /**
@@ -94,6 +111,7 @@ export class Refresher {
   private readonly cron: CronStarter;
   private readonly onChange: (registry: string) => void;
   private readonly onFailure: (registry: string, reason: FailureReason, message: string) => void;
+  private readonly check: CredentialCheck | undefined;
   private stopped = false;
   private readonly settledWaiters: Array<() => void> = [];
 
@@ -105,6 +123,7 @@ export class Refresher {
     this.cron = deps.cron ?? nodeCron;
     this.onChange = deps.onChange ?? (() => {});
     this.onFailure = deps.onFailure ?? (() => {});
+    this.check = deps.verify;
     for (const rt of registries) {
       this.entries.set(rt.name, {
         rt,
@@ -123,6 +142,7 @@ export class Refresher {
         seeded: false,
         scope: null,
         warnedShortLived: false,
+        verification: null,
       });
     }
   }
@@ -142,6 +162,7 @@ export class Refresher {
     entry.credentials = [...credentials];
     entry.expiresAt = expiresAt;
     entry.seeded = true;
+    entry.verification = null;
     // The expiry alert watches what the Secrets hold, minted by this process or not.
     if (expiresAt)
       this.metrics.credentialExpiry.set({ registry, provider: entry.rt.kind }, expiresAt.getTime() / 1000);
@@ -215,6 +236,8 @@ export class Refresher {
       lastError: e.lastError,
       consecutiveFailures: e.failures,
       nextRefreshAt: e.nextRefreshAt === null ? null : new Date(e.nextRefreshAt),
+      registryCheck: Boolean(e.rt.verify && this.check),
+      verification: e.verification,
     }));
   }
 
@@ -280,7 +303,12 @@ export class Refresher {
       );
       if (this.stopped) return scope.release();
       checkCredentials(credentials);
-      this.succeeded(entry, credentials, started, scope);
+      // The mint's timeout is the provider's; the handshake has its own (registryCheck.timeout), and
+      // running out of it means unreachable, not a failed refresh.
+      clearTimeout(timeout);
+      const verification = await scope.run(() => this.verify(entry, credentials, controller.signal));
+      if (this.stopped) return scope.release();
+      this.succeeded(entry, credentials, started, scope, verification);
     } catch (err) {
       if (this.stopped) return scope.release();
       this.failed(entry, err, started);
@@ -292,6 +320,29 @@ export class Refresher {
     }
   }
 
+  /**
+   * Asks the registry about new credentials before they replace the current ones. A rejection
+   * throws, so it takes the failure path (last good kept, back-off, Event); an unreachable or
+   * unverifiable registry lets them through, marked so. Honours the mint's abort (stop, lost
+   * leadership) like the mint itself.
+   */
+  private async verify(
+    entry: Entry,
+    credentials: Credential[],
+    signal: AbortSignal,
+  ): Promise<VerificationStatus | null> {
+    const { rt } = entry;
+    if (!rt.verify || !this.check) return null;
+    // Masked from here on: a rejected credential is released with its scope after failed() logs.
+    credentials.forEach((c) => registerAuth(c.username, c.password));
+    const v = await abortable(verifyMinted(credentials, rt.verify, this.check, signal), signal);
+    this.metrics.recordVerification(rt.name, rt.kind, v.result);
+    if (v.result === "rejected") {
+      throw new ProviderError("rejected", `the registry rejected the new credential: ${v.message}`);
+    }
+    return { result: v.result, message: v.message, at: new Date(this.now()) };
+  }
+
   /** Masks a credential's password and auth string for as long as it is in use. */
   private hold(entry: Entry, scope: RedactionScope, credentials: readonly Credential[]): void {
     scope.run(() => credentials.forEach((c) => registerAuth(c.username, c.password)));
@@ -299,7 +350,13 @@ export class Refresher {
     entry.scope = scope;
   }
 
-  private succeeded(entry: Entry, credentials: Credential[], started: number, scope: RedactionScope): void {
+  private succeeded(
+    entry: Entry,
+    credentials: Credential[],
+    started: number,
+    scope: RedactionScope,
+    verification: VerificationStatus | null,
+  ): void {
     const { rt } = entry;
     const labels = { registry: rt.name, provider: rt.kind };
     this.hold(entry, scope, credentials);
@@ -310,6 +367,8 @@ export class Refresher {
     entry.credentials = credentials;
     entry.expiresAt = expiresAt;
     entry.seeded = false;
+    entry.verification = verification;
+    this.metrics.recordVerified(rt.name, rt.kind, verification?.result ?? null);
     entry.lastSuccess = now;
     entry.lastError = null;
     entry.failures = 0;
@@ -327,7 +386,14 @@ export class Refresher {
       ...labels,
       expiresAt: expiresAt?.toISOString() ?? null,
       nextRefreshIn: delay === null ? null : formatDuration(delay),
+      ...(verification ? { verification: verification.result } : {}),
     };
+    if (verification && verification.result !== "accepted") {
+      this.log.warn(
+        fields,
+        `credential for ${rt.name} rolled out unverified (${verification.result}): ${verification.message}`,
+      );
+    }
     if (!expired && shortLived(rt.policy, now, expiresAt) && !entry.warnedShortLived) {
       entry.warnedShortLived = true;
       this.log.warn(

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { FailureReason } from "../../providers/contract.ts";
+import type { VerificationResult } from "../registry/rollout.ts";
 
 export type RefreshResult = "success" | "failure" | "expired";
 
@@ -103,6 +104,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly verifications = new Counter({
+    name: "regcred_credential_verifications_total",
+    help: "Checks of newly minted credentials with their registry before rollout, by result (accepted; rejected: 401/403, not rolled out; unreachable and unverifiable: rolled out unverified).",
+    labelNames: ["registry", "provider", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly verified = new Gauge({
+    name: "regcred_credential_verified",
+    help: "1 when the registry accepted the credential in use, 0 when it was rolled out unverified (registry unreachable or asking for no credential). Absent while verification is off.",
+    labelNames: ["registry", "provider"] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "regcred_" });
   }
@@ -122,6 +137,16 @@ export class Metrics {
     this.lastSuccess.set({ registry, provider }, mintedAt / 1000);
     if (expiresAt) this.credentialExpiry.set({ registry, provider }, expiresAt.getTime() / 1000);
     else this.credentialExpiry.remove({ registry, provider });
+  }
+
+  recordVerification(registry: string, provider: string, result: VerificationResult): void {
+    this.verifications.inc({ registry, provider, result });
+  }
+
+  /** The verification state of the credential now in use; null: not checked. */
+  recordVerified(registry: string, provider: string, result: VerificationResult | null): void {
+    if (result === null) this.verified.remove({ registry, provider });
+    else this.verified.set({ registry, provider }, result === "accepted" ? 1 : 0);
   }
 
   async text(): Promise<string> {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseChallenge } from "./challenge.ts";
-import { authString } from "../base/redact.ts";
+import { authString, registerSecret } from "../base/redact.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -139,7 +139,10 @@ async function fetchToken(
   if (!res.ok) return { result: "unreachable", message: `token realm ${realm} answered ${res.status}` };
   const parsed = tokenResponse.safeParse(safeJson(res.body));
   if (!parsed.success) return { result: "unreachable", message: `token realm ${realm} gave no token` };
-  return { token: parsed.data.token ?? parsed.data.access_token! };
+  const token = parsed.data.token ?? parsed.data.access_token!;
+  // A registry token is a credential of its own: masked for as long as the caller's scope holds it.
+  registerSecret(token);
+  return { token };
 }
 
 // Distribution's token spec: `token`, with `access_token` as the OAuth2-compatible alias.

@@ -27,6 +27,7 @@ export type ToolName =
   | "promtool"
   | "htpasswd"
   | "keyring-oracle"
+  | "promql-selectors"
   | "docker-registry"
   | "moto_server";
 
@@ -132,6 +133,17 @@ const GO_TOOLS: Record<string, GoTool> = {
     ldflags: () => [],
     expect: "1-2 min",
     ownSources: ["keyring-oracle/main.go"],
+  },
+  // Prometheus' own PromQL parser behind a JSON pipe (tools/promtool/promql-selectors/main.go),
+  // same module and version as promtool: which series the chart's alerts and dashboard read.
+  "promql-selectors": {
+    module: "promtool",
+    versionOf: "github.com/prometheus/prometheus",
+    cacheName: "promql-selectors",
+    binaries: { "promql-selectors": "regcred.test/rig/tools/promtool/promql-selectors" },
+    ldflags: () => [],
+    expect: "1-2 min (less after promtool: shared Go build cache)",
+    ownSources: ["promql-selectors/main.go"],
   },
   // Our own bcrypt htpasswd writer (tools/htpasswd/main.go), versioned by its x/crypto.
   htpasswd: {

@@ -113,6 +113,41 @@ const cases: AlertCase[] = [
     expect: [{ at: 35, firing: { RegcredRefreshFailing: [sev("warning", { ...T, ...ECR })] } }],
   },
   {
+    // prod-ecr: accepted at t=0, then every new credential is rejected (retried every minute);
+    // gar: its registry is unreachable from the cluster, so credentials roll out unverified.
+    name: "credentials rejected by the registry fire; unverified roll-outs do not",
+    input: [
+      ...healthyTarget(40),
+      series("regcred_credential_verifications_total", { ...A, ...ECR, result: "accepted" }, "1x40"),
+      series("regcred_credential_verifications_total", { ...A, ...ECR, result: "rejected" }, "0+1x40"),
+      series("regcred_credential_verifications_total", { ...A, ...GCR, result: "unreachable" }, "0+1x40"),
+    ],
+    expect: [
+      { at: 1, firing: {} }, // pending: needs `for`
+      { at: 5, firing: { RegcredCredentialRejected: [sev("warning", { ...T, ...ECR })] } },
+      { at: 39, firing: { RegcredCredentialRejected: [sev("warning", { ...T, ...ECR })] } },
+    ],
+  },
+  {
+    // Rejected from t=0 to 20 min, then the provider is good again: accepted every 10 min.
+    name: "a rejected credential followed by an accepted one stops firing at once, and stays silent",
+    input: [
+      ...healthyTarget(60),
+      series("regcred_credential_verifications_total", { ...A, ...ECR, result: "rejected" }, "0+1x20 20x40"),
+      series(
+        "regcred_credential_verifications_total",
+        { ...A, ...ECR, result: "accepted" },
+        "0x21 1x10 2x10 3x10 4x9",
+      ),
+    ],
+    expect: [
+      { at: 15, firing: { RegcredCredentialRejected: [sev("warning", { ...T, ...ECR })] } },
+      { at: 22, firing: {} },
+      { at: 30, firing: {} },
+      { at: 50, firing: {} },
+    ],
+  },
+  {
     // Minted at t=0 with 50 min to live, never refreshed: at 46 min 4 min are left (8%).
     name: "expiry approaching now fires the expiring and lifetime alerts",
     input: [
@@ -292,6 +327,7 @@ describe("alerts (promtool)", () => {
         "RegcredCredentialExpired",
         "RegcredCredentialExpiringSoon",
         "RegcredCredentialLifetimeLow",
+        "RegcredCredentialRejected",
         "RegcredDown",
         "RegcredNamespacesOutOfSync",
         "RegcredNoLeader",

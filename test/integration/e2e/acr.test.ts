@@ -78,6 +78,7 @@ describe("e2e: acr provider -> API server -> real pull", () => {
       `registries:
   - name: under-test
     provider: acr
+    registryCheck: false # the registry learns the minted token only after rollout
     registries: [${LOGIN_SERVER}]
     authorityHost: ${h.entra.url}
     disableInstanceDiscovery: true

@@ -115,7 +115,10 @@ ${extra}`;
 
   it("control: another account's token (assume role into it) is refused by the registry with 401", async () => {
     const result = await runDaemonAndReadBack(
-      entry(`    assumeRole: { roleArn: "arn:aws:iam::${OTHER_ACCOUNT}:role/ecr-pull" }\n`),
+      // A control: the refused token must be rolled out (registryCheck: false) to be refused at pull.
+      entry(
+        `    assumeRole: { roleArn: "arn:aws:iam::${OTHER_ACCOUNT}:role/ecr-pull" }\n    registryCheck: false\n`,
+      ),
       { namespaces: 1 },
     );
     const secret = result.secrets[0]!;

@@ -59,6 +59,7 @@ describe("e2e: gcr provider (metadata server) -> API server -> real pull", () =>
     const result = await runDaemonAndReadBack(
       `  - name: under-test
     provider: gcr
+    registryCheck: false # the registry learns the minted token only after rollout
 ${source}    registries: [${HOSTS.join(", ")}, { host: "${registry.host}" }]`,
     );
     const finished = Date.now();
@@ -108,6 +109,7 @@ ${source}    registries: [${HOSTS.join(", ")}, { host: "${registry.host}" }]`,
       `  - name: under-test
     provider: gcr
     metadataServer: true
+    registryCheck: false # a control: the refused token must be rolled out to be refused at pull
     registries: [${HOSTS.join(", ")}, { host: "${registry.host}" }]`,
       { namespaces: 1 },
     );

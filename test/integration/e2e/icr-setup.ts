@@ -37,6 +37,7 @@ export function icrRegistryYaml(
       : `    trustedProfile: { profileId: ${auth.profileId}, crTokenFile: ${auth.crTokenFile} }`;
   return `  - name: under-test
     provider: icr
+    registryCheck: false # the registry learns the token IAM issued only after rollout
     registries: [${registries.join(", ")}]
     iamEndpoint: ${iam.iam.url}
 ${mode}`;

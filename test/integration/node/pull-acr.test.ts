@@ -54,6 +54,7 @@ describe("node: acr provider -> Secret -> kubelet pull from NAME.azurecr.io", ()
       node,
       `  - name: under-test
     provider: acr
+    registryCheck: false # the registry learns the minted token only after rollout (beforePods)
     registries: [${LOGIN_SERVER}]
     authorityHost: ${h.entra.url}
     disableInstanceDiscovery: true

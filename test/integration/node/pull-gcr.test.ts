@@ -61,6 +61,7 @@ describe("node: gcr provider (metadata server) -> Secret -> kubelet pull from eu
       `  - name: under-test
     provider: gcr
     metadataServer: true
+    registryCheck: false # the registry learns the minted token only after rollout (beforePods)
     registries: [europe-docker.pkg.dev, gcr.io]`,
       images,
       {
