@@ -6,7 +6,7 @@
 //   - Pods reach the API server the way in-cluster clients do: KUBERNETES_SERVICE_HOST/PORT,
 //     which kubelet injects from the `kubernetes` Service (ClusterIP 10.0.0.1, port 443). The
 //     bridge also carries that ClusterIP as a /32, Pods get one route to it via the gateway, and
-//     a relay (api-relay.ts, a node process) forwards ClusterIP:443 to the API server on
+//     a relay (tools/api-relay, a node process) forwards ClusterIP:443 to the API server on
 //     127.0.0.1, accepting Pod addresses only. This stands in for kube-proxy without an
 //     iptables rule, a sysctl (no ip_forward: the host routes nothing) or a default route in
 //     the Pods: they reach each other, the gateway and the ClusterIP, nothing else.
@@ -15,11 +15,12 @@
 // plugin adopts an existing bridge and leaves its addresses alone): teardown deletes the bridge
 // and, with it, the addresses and routes.
 import { execFileSync } from "node:child_process";
+import { connect } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BRIDGE, NODE_DIR } from "./node-host.ts";
-import { ManagedProcess, RigError, RIG_DIR, waitFor } from "./util.ts";
-import { connect } from "node:net";
+import { ensureTool } from "./tools.ts";
+import { ManagedProcess, RigError, waitFor } from "./util.ts";
 
 export const POD_SUBNET = "10.244.0.0/24";
 export const POD_GATEWAY = "10.244.0.1";
@@ -78,16 +79,11 @@ export async function startApiRelay(
   apiserverPort: number,
   opts: { detached: boolean },
 ): Promise<{ proc: ManagedProcess; pid: number }> {
+  const bin = await ensureTool("api-relay");
   const proc = new ManagedProcess("api-relay", join(NODE_DIR, "logs", "api-relay.log"));
   const pid = proc.start(
-    process.execPath,
-    [
-      join(RIG_DIR, "api-relay.ts"),
-      `${apiService.clusterIP}:${apiService.port}`,
-      `127.0.0.1:${apiserverPort}`,
-      POD_SUBNET,
-      NODE_DIR,
-    ],
+    bin,
+    [`${apiService.clusterIP}:${apiService.port}`, `127.0.0.1:${apiserverPort}`, POD_SUBNET, NODE_DIR],
     { detached: opts.detached },
   );
   await waitFor(

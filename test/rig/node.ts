@@ -300,6 +300,7 @@ export async function startNode(cluster: ClusterClient, opts: NodeOptions = {}):
     ensureTool("kubelet"),
     ensureTool("kube-scheduler"),
     ensurePauseImage(),
+    ensureTool("api-relay"),
   ]);
 
   // The shared node of this test run (its lock is held for the vitest main process, our parent)

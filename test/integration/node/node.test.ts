@@ -151,7 +151,7 @@ describe("the rig's node", () => {
     expect(during.routes).toContain(
       `local 10.0.0.1 dev ${BRIDGE} table local proto kernel scope host src 10.0.0.1`,
     );
-    expect(during.processes.some((p) => p.includes("/api-relay.ts 10.0.0.1:443 "))).toBe(true);
+    expect(during.processes.some((p) => p.includes("/api-relay 10.0.0.1:443 "))).toBe(true);
     expect(during.sysctls["kernel/panic"]).toBe("10");
     expect(during.nodeDir).toBe(true);
     expect(during).not.toEqual(before);
