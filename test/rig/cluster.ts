@@ -391,7 +391,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         bin: kcmBin,
         args: [
           `--kubeconfig=${kubeconfigPath}`,
-          "--controllers=namespace,serviceaccount,garbagecollector,serviceaccount-token,root-ca-cert-publisher,node-lifecycle-controller,deployment-controller,replicaset-controller",
+          "--controllers=namespace,serviceaccount,garbagecollector,serviceaccount-token,root-ca-cert-publisher,node-lifecycle-controller,deployment-controller,replicaset-controller,job-controller",
           `--service-account-private-key-file=${sa.keyFile}`,
           `--root-ca-file=${ca.certFile}`,
           "--leader-elect=false",

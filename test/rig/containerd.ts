@@ -106,10 +106,15 @@ disabled_plugins = ["io.containerd.internal.v1.opt"]
 }
 
 /**
- * The Pods' network: one bridge, no gateway and no masquerade, so Pods reach only each other
- * and their own loopback (the rig's network rules), and no iptables rule or sysctl changes.
+ * The Pods' network: the rig's bridge (node-network.ts gives it the gateway address), no
+ * default route and no masquerade, so Pods reach each other, their own loopback, the host's
+ * gateway address and the routes given (the API server's ClusterIP), and no iptables rule or
+ * sysctl changes.
  */
-export function cniConfig(nodeDir: string, subnet = "10.244.0.0/24"): string {
+export function cniConfig(
+  nodeDir: string,
+  net: { subnet: string; gateway: string; routes: { dst: string; gw: string }[] },
+): string {
   return JSON.stringify(
     {
       cniVersion: "1.0.0",
@@ -123,7 +128,8 @@ export function cniConfig(nodeDir: string, subnet = "10.244.0.0/24"): string {
           hairpinMode: false,
           ipam: {
             type: "host-local",
-            ranges: [[{ subnet }]],
+            ranges: [[{ subnet: net.subnet, gateway: net.gateway }]],
+            routes: net.routes,
             dataDir: join(nodeDir, "cni", "ipam"),
           },
         },
@@ -138,14 +144,14 @@ export function cniConfig(nodeDir: string, subnet = "10.244.0.0/24"): string {
 export async function startContainerd(
   nodeDir: string,
   sandboxImage: string,
-  opts: { detached: boolean },
+  opts: { detached: boolean; network: Parameters<typeof cniConfig>[1] },
 ): Promise<{ proc: ManagedProcess; pid: number; paths: ContainerdPaths }> {
   const paths = containerdPaths(nodeDir);
   mkdirSync(paths.dir, { recursive: true });
   mkdirSync(paths.cniConfDir, { recursive: true });
   mkdirSync(HOSTS_DIR, { recursive: true });
   writeFileSync(paths.config, containerdConfig(nodeDir, sandboxImage));
-  writeFileSync(join(paths.cniConfDir, "10-regcred-rig.conflist"), cniConfig(nodeDir));
+  writeFileSync(join(paths.cniConfDir, "10-regcred-rig.conflist"), cniConfig(nodeDir, opts.network));
   const proc = new ManagedProcess("containerd", paths.log);
   const pid = proc.start("/usr/bin/containerd", ["--config", paths.config, "--log-level", "info"], {
     detached: opts.detached,

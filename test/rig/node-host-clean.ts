@@ -221,6 +221,9 @@ export interface HostFootprint {
   kubepodsCgroups: string[];
   netns: string[];
   links: string[];
+  /** Every interface address and route (all tables), without lifetimes. */
+  addresses: string[];
+  routes: string[];
   iptables: string[];
   sysctls: Record<string, string | undefined>;
   etcHosts: string;
@@ -242,6 +245,21 @@ function iptablesRules(): string[] {
   return out;
 }
 
+function ipLines(args: string[]): string[] {
+  const r = run("ip", args);
+  if (r.code !== 0) throw new RigError(`ip ${args.join(" ")}: ${r.out}`);
+  return r.out
+    .split("\n")
+    .map((l) =>
+      l
+        .replace(/\s+(valid_lft|preferred_lft|expires)\s+\S+/g, "")
+        .replace(/\\\s*/g, " ")
+        .trim(),
+    )
+    .filter(Boolean)
+    .sort();
+}
+
 export function hostFootprint(): HostFootprint {
   return {
     processes: nodeProcesses().map((p) => `${p.pid} ${p.cmd}`),
@@ -251,6 +269,11 @@ export function hostFootprint(): HostFootprint {
     kubepodsCgroups: kubepodsCgroups(),
     netns: [...safeList("/run/netns"), ...safeList("/var/run/netns")].sort(),
     links: readdirSync("/sys/class/net").sort(),
+    addresses: ipLines(["-o", "addr", "show"]),
+    routes: [
+      ...ipLines(["-4", "route", "show", "table", "all"]),
+      ...ipLines(["-6", "route", "show", "table", "all"]),
+    ],
     iptables: iptablesRules(),
     sysctls: Object.fromEntries(SYSCTLS.map((s) => [s, readSysctl(s)])),
     etcHosts: readSafe("/etc/hosts"),

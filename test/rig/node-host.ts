@@ -130,6 +130,7 @@ export async function acquireNodeLock(owner: number, timeoutMs = 1_500_000): Pro
   mkdirSync(RUN_DIR, { recursive: true });
   const deadline = Date.now() + timeoutMs;
   let announced = false;
+  let unreadable = 0;
   for (;;) {
     try {
       const fd = openSync(LOCK_FILE, "wx");
@@ -137,18 +138,27 @@ export async function acquireNodeLock(owner: number, timeoutMs = 1_500_000): Pro
       closeSync(fd);
       return existsSync(NODE_DIR) || readHostRecord() ? "stale" : "fresh";
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      // The holder released the lock and removed the emptied RUN_DIR while we waited.
+      if (code === "ENOENT") {
+        mkdirSync(RUN_DIR, { recursive: true });
+        continue;
+      }
+      if (code !== "EEXIST") throw e;
     }
     const holder = nodeLockOwner();
     if (holder === owner) return "own";
-    if (holder === undefined || !pidAlive(holder)) {
-      // A crashed run: take the lock over (its leftovers are swept by the caller).
-      rmSync(LOCK_FILE, { force: true });
-      const fd = openSync(LOCK_FILE, "wx");
-      writeFileSync(fd, String(owner));
-      closeSync(fd);
-      return "stale";
+    if (holder === undefined && unreadable++ < 3) {
+      // Released just now, or being written by its new holder: look again.
+      await sleep(100);
+      continue;
     }
+    if (holder === undefined || !pidAlive(holder)) {
+      // A crashed run: remove its lock and take it (its leftovers are swept by the caller).
+      rmSync(LOCK_FILE, { force: true });
+      continue;
+    }
+    unreadable = 0;
     if (Date.now() > deadline) {
       throw new RigError(
         `another node runs on this machine (process ${holder} holds ${LOCK_FILE}); the rig allows one node per machine`,

@@ -20,8 +20,9 @@
 //     kubeletLog(): string; containerdLog(): string  // for diagnostics
 //   }
 //
-// Pods reach nothing but each other and their own loopback (no gateway on the bridge); a Pod
-// that must reach the API server uses hostNetwork with KUBERNETES_SERVICE_HOST=127.0.0.1. Never
+// The Pod network (node-network.ts): the host reaches its Pods (kubelet's HTTP probes work), and
+// Pods reach the API server through the `kubernetes` Service's ClusterIP as in-cluster clients
+// do (the env kubelet injects, the ServiceAccount token), and nothing else off the node. Never
 // use logs/exec/port-forward through the API server (it would dial the node by name): read
 // podLogs(). Registries under real host names: registry-hosts.ts.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -33,6 +34,13 @@ import type { ClusterClient } from "./cluster.ts";
 import { containerdPaths, ensureRuntimePackages, importImage, startContainerd } from "./containerd.ts";
 import { cleanNodeHost } from "./node-host-clean.ts";
 import { acquireNodeLock, NODE_DIR, recordHost, releaseNodeLock, requireRoot } from "./node-host.ts";
+import {
+  createPodBridge,
+  podRoutes,
+  startApiRelay,
+  type ApiService,
+  type PodNetworkInfo,
+} from "./node-network.ts";
 import { ensurePauseImage } from "./pause.ts";
 import { ensureTool } from "./tools.ts";
 import { killPid, log, ManagedProcess, requireCommand, RigError, tail, waitFor } from "./util.ts";
@@ -58,9 +66,11 @@ export interface NodeInfo {
   kubeconfigPath: string;
   containerdSocket: string;
   podLogsDir: string;
+  /** The Pods' network: subnet, the host's gateway address, the API server's Service. */
+  network: PodNetworkInfo;
   /** Pid the machine lock is held for. */
   owner: number;
-  pids: { containerd: number; kubelet: number; scheduler: number };
+  pids: { containerd: number; kubelet: number; scheduler: number; apiRelay: number };
 }
 
 const STATE_FILE = join(NODE_DIR, "state.json");
@@ -190,7 +200,9 @@ async function stopNodeProcesses(info: NodeInfo, procs: ManagedProcess[]): Promi
     // the cluster may be gone already
   }
   for (const p of procs) await p.stop(2_000);
-  for (const pid of [info.pids.scheduler, info.pids.kubelet, info.pids.containerd]) await killPid(pid, 2_000);
+  for (const pid of [info.pids.scheduler, info.pids.kubelet, info.pids.apiRelay, info.pids.containerd]) {
+    await killPid(pid, 2_000);
+  }
   await cleanNodeHost();
 }
 
@@ -206,6 +218,18 @@ export async function stopNodeFromState(owner: number): Promise<void> {
 }
 
 const NODE_CERT_ORG = "system:nodes";
+
+/** The `kubernetes` Service the API server keeps in `default` (what kubelet injects into Pods). */
+async function apiService(cluster: ClusterClient): Promise<ApiService> {
+  const svc = await cluster
+    .kubeConfig()
+    .makeApiClient(CoreV1Api)
+    .readNamespacedService({ namespace: "default", name: "kubernetes" });
+  const clusterIP = svc.spec?.clusterIP;
+  const port = svc.spec?.ports?.find((p) => p.name === "https")?.port ?? svc.spec?.ports?.[0]?.port;
+  if (!clusterIP || !port) throw new RigError("the `kubernetes` Service in default has no ClusterIP or port");
+  return { clusterIP, port };
+}
 
 function kubeletConfig(dir: string, socket: string, podLogsDir: string): Record<string, unknown> {
   return {
@@ -238,6 +262,9 @@ function kubeletConfig(dir: string, socket: string, podLogsDir: string): Record<
     shutdownGracePeriod: "0s",
     shutdownGracePeriodCriticalPods: "0s",
     serializeImagePulls: false,
+    // Mounted Secrets and ConfigMaps are refreshed at a Pod's periodic sync (default 1 min): a
+    // rotated Secret reaches the files regcred watches within about 10 s instead.
+    syncFrequency: "10s",
     registerNode: true,
     maxPods: 30,
     rotateCertificates: false,
@@ -273,6 +300,7 @@ export async function startNode(cluster: ClusterClient, opts: NodeOptions = {}):
     ensureTool("kubelet"),
     ensureTool("kube-scheduler"),
     ensurePauseImage(),
+    ensureTool("api-relay"),
   ]);
 
   // The shared node of this test run (its lock is held for the vitest main process, our parent)
@@ -314,7 +342,14 @@ export async function startNode(cluster: ClusterClient, opts: NodeOptions = {}):
       },
     );
 
-    const cd = await startContainerd(dir, pause.ref, { detached });
+    // The Pod network before containerd: the bridge plugin adopts the bridge made here.
+    const network = createPodBridge(await apiService(cluster));
+    const relay = await startApiRelay(network.apiService, Number(new URL(cluster.server).port), { detached });
+    procs.push(relay.proc);
+    const cd = await startContainerd(dir, pause.ref, {
+      detached,
+      network: { subnet: network.subnet, gateway: network.gateway, routes: podRoutes(network.apiService) },
+    });
     procs.push(cd.proc);
     await importImage(cd.paths.socket, pause.tar);
 
@@ -363,8 +398,9 @@ export async function startNode(cluster: ClusterClient, opts: NodeOptions = {}):
       kubeconfigPath: schedKubeconfig,
       containerdSocket: cd.paths.socket,
       podLogsDir,
+      network,
       owner,
-      pids: { containerd: cd.pid, kubelet: kubeletPid, scheduler: schedulerPid },
+      pids: { containerd: cd.pid, kubelet: kubeletPid, scheduler: schedulerPid, apiRelay: relay.pid },
     };
     writeFileSync(STATE_FILE, JSON.stringify(info, null, 2) + "\n");
     const node = new Node(info, detached ? [] : procs);

@@ -23,12 +23,7 @@ export async function sharedNode(): Promise<NodeClient> {
   const me = owner();
   return withLock("shared-node", async () => {
     const st = readNodeState();
-    if (
-      st &&
-      st.owner === me &&
-      st.server === cluster.server &&
-      [st.pids.containerd, st.pids.kubelet, st.pids.scheduler].every(pidAlive)
-    ) {
+    if (st && st.owner === me && st.server === cluster.server && Object.values(st.pids).every(pidAlive)) {
       const client = new NodeClient(st);
       await client.waitReady();
       return client;

@@ -26,6 +26,7 @@ export type ToolName =
   | "helm"
   | "promtool"
   | "htpasswd"
+  | "api-relay"
   | "keyring-oracle"
   | "promql-selectors"
   | "docker-registry"
@@ -34,8 +35,9 @@ export type ToolName =
 interface GoTool {
   /** Folder under test/rig/tools/ holding go.mod and go.sum. */
   module: string;
-  /** The module whose version names the cache folder. */
-  versionOf: string;
+  /** The module whose version names the cache folder (none: a standard-library-only tool of
+   * ours, named by its sources' hash alone). */
+  versionOf?: string;
   /** Cache folder prefix (binaries built by one `go build` share it). */
   cacheName: string;
   /** Binary name -> Go package. All are built together. */
@@ -155,6 +157,16 @@ const GO_TOOLS: Record<string, GoTool> = {
     expect: "20 s",
     ownSources: ["main.go"],
   },
+  // The node's relay from the `kubernetes` Service's ClusterIP to the API server
+  // (tools/api-relay/main.go, standard library only; node-network.ts).
+  "api-relay": {
+    module: "api-relay",
+    cacheName: "api-relay",
+    binaries: { "api-relay": "regcred.test/rig/tools/api-relay" },
+    ldflags: () => [],
+    expect: "5 s",
+    ownSources: ["main.go", "go.mod"],
+  },
 };
 
 /** moto's PyPI version, pinned. */
@@ -171,14 +183,19 @@ export function goToolVersion(tool: ToolName): string {
 }
 
 function moduleVersion(t: GoTool): string {
+  if (!t.versionOf) return `src-${ownSourcesHash(t)}`;
   const gomod = readFileSync(join(RIG_DIR, "tools", t.module, "go.mod"), "utf8");
   const esc = t.versionOf.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const m = new RegExp(`^\\s*(?:require\\s+)?${esc}\\s+(v\\S+)`, "m").exec(gomod);
   if (!m?.[1]) throw new RigError(`tools/${t.module}/go.mod does not require ${t.versionOf}`);
   if (!t.ownSources) return m[1];
+  return `${m[1]}-${ownSourcesHash(t)}`;
+}
+
+function ownSourcesHash(t: GoTool): string {
   const h = createHash("sha256");
-  for (const f of t.ownSources) h.update(readFileSync(join(RIG_DIR, "tools", t.module, f)));
-  return `${m[1]}-${h.digest("hex").slice(0, 8)}`;
+  for (const f of t.ownSources ?? []) h.update(readFileSync(join(RIG_DIR, "tools", t.module, f)));
+  return h.digest("hex").slice(0, 8);
 }
 
 const inFlight = new Map<string, Promise<string>>();

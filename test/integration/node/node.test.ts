@@ -140,13 +140,25 @@ describe("the rig's node", () => {
     ).toBe(true);
     expect(during.mounts.some((m) => m.startsWith(NODE_DIR + "/") && m.endsWith(" nsfs"))).toBe(true);
     expect(during.links).toContain(BRIDGE);
+    // The Pod network (node-network.ts): the host's gateway address and the API server's
+    // ClusterIP on the bridge, and the relay behind the ClusterIP.
+    expect(during.addresses).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^\\d+: ${BRIDGE}\\s+inet 10\\.244\\.0\\.1/24 `)),
+        expect.stringMatching(new RegExp(`^\\d+: ${BRIDGE}\\s+inet 10\\.0\\.0\\.1/32 `)),
+      ]),
+    );
+    expect(during.routes).toContain(
+      `local 10.0.0.1 dev ${BRIDGE} table local proto kernel scope host src 10.0.0.1`,
+    );
+    expect(during.processes.some((p) => p.includes("/api-relay 10.0.0.1:443 "))).toBe(true);
     expect(during.sysctls["kernel/panic"]).toBe("10");
     expect(during.nodeDir).toBe(true);
     expect(during).not.toEqual(before);
     await core.deleteNamespacedPod({ namespace, name: "imported", gracePeriodSeconds: 0 });
   });
 
-  it("stop() leaves no process, mount, cgroup, network namespace, bridge, iptables rule, sysctl or path behind", async () => {
+  it("stop() leaves no process, mount, cgroup, network namespace, bridge, address, route, iptables rule, sysctl or path behind", async () => {
     let after: HostFootprint | undefined;
     await node!.stop({ whileLocked: () => void (after = hostFootprint()) });
     node = undefined;
