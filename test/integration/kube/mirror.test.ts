@@ -192,6 +192,8 @@ kubernetes: { instance: t-${run} }
   });
 
   it("re-creating the source recovers", async () => {
+    // With the registry's current password: registryCheck (on) holds back one the registry refuses.
+    await reg.setUsers([{ username: "corp-bot", password: "corp-pass-3" }]);
     await core.createNamespacedSecret({
       namespace: sourceNs.names[0]!,
       body: sourceBody(sourceName, reg.host, "corp-pass-3"),
