@@ -5,7 +5,7 @@
 // names with both of its keys, a rejected password and kubelet's fall-through to a later key.
 import { readFileSync } from "node:fs";
 import { Agent, fetch as undiciFetch } from "undici";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushRunnableImage } from "../../rig/app-image.ts";
 import { createNamespaces, type NamespaceSet } from "../../rig/namespaces.ts";
@@ -15,8 +15,25 @@ import { sharedCluster } from "../../rig/shared.ts";
 import { sharedNode } from "../../rig/shared-node.ts";
 import { explain } from "../../../src/cli/explain.ts";
 import type { Fetch } from "../../../src/registry/verify.ts";
-import { createPod, podBody } from "./pods.ts";
+import { createPod, podBody, podEvents } from "./pods.ts";
 import { pullFailing, running, until } from "./self-heal-kit.ts";
+
+/** kubelet failing to pull because the registry refused the credential (or the lack of one). */
+const authRefused = (pod: V1Pod) =>
+  pullFailing(pod) &&
+  /\b40[13]\b|unauthori[sz]ed|denied|failed to authorize/i.test(
+    pod.status?.containerStatuses?.[0]?.state?.waiting?.message ?? "",
+  );
+
+/**
+ * Pull attempts that failed. A Pod's first attempt can run before the Node authorizer lets
+ * kubelet read the Pod's Secret ("Unable to retrieve pull secret", then an anonymous pull and a
+ * 401), which says nothing of the key: kubelet's verdict is the next attempt, once it has it.
+ */
+const failedPulls = async (namespace: string, pod: string) =>
+  (await podEvents(kc, namespace, pod))
+    .filter((e) => e.reason === "Failed" && /^Failed to pull image/.test(e.message ?? ""))
+    .reduce((n, e) => n + (e.count ?? 1), 0);
 
 const CORP = "pw-explain.corp.example:5443";
 const ACR = "pwexplain.azurecr.io";
@@ -110,7 +127,12 @@ describe("node: explain's verdict is what kubelet does", () => {
               `${row.name} runs or fails to pull`,
               async () => {
                 const pod = await core.readNamespacedPod({ namespace, name: row.name });
-                return running(pod) ? "pulls" : pullFailing(pod) ? "fails" : undefined;
+                // Only a refusal is kubelet's verdict on the credential: any other pull error (a
+                // name not resolved yet, a connection reset) is retried by kubelet, so wait on.
+                if (running(pod)) return "pulls";
+                return authRefused(pod) && (await failedPulls(namespace, row.name)) >= 2
+                  ? "fails"
+                  : undefined;
               },
               90_000,
             ),
