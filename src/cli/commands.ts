@@ -147,28 +147,37 @@ export async function runCommand(
   );
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+    // The handlers stay until the stop is done: a second signal (a process group signalled
+    // directly and through a wrapper, or Ctrl-C twice) would otherwise take Node's default
+    // action and kill the process mid-handover, with exit code 143 instead of 0.
+    const done = (code: number) => {
       signals.off("SIGTERM", onTerm);
       signals.off("SIGINT", onInt);
+      resolve(code);
+    };
+    const shutdown = (signal: string) => {
+      if (stopping) {
+        log.info({ signal }, "already shutting down");
+        return;
+      }
+      stopping = true;
       log.info({ signal }, "shutting down: stopping timers, letting writes finish");
       // Kubernetes sends SIGKILL after the grace period; finish well inside 10 s regardless.
       const deadline = setTimeout(() => {
         log.warn("shutdown took longer than 9 s; exiting anyway");
-        resolve(EXIT.ok);
+        done(EXIT.ok);
       }, 9_000);
       deadline.unref();
       daemon.stop().then(
         () => {
           clearTimeout(deadline);
           log.info("stopped");
-          resolve(EXIT.ok);
+          done(EXIT.ok);
         },
         (err: unknown) => {
           clearTimeout(deadline);
           log.error({ err }, "error while stopping");
-          resolve(EXIT.failure);
+          done(EXIT.failure);
         },
       );
     };
