@@ -12,7 +12,7 @@
  *
  * Entry stays dist/src/main.js (package.json `bin`, the benches and the soak run it).
  */
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -23,6 +23,46 @@ const { values } = parseArgs({
 });
 const outdir = path.resolve(root, values.outdir ?? "dist");
 const sourcemap = values.sourcemap === true || process.env.SOURCEMAP === "1";
+
+/**
+ * client-node's modules have no side effects at import, but its package.json does not say so,
+ * so esbuild kept (and Node ran) every generated model its index re-exports: the models'
+ * attribute tables alone were megabytes of heap. regcred uses only KubeConfig and the types
+ * (src/kube/api.ts makes its calls), so with this flag the rest is shaken out.
+ */
+const clientNodeIsPure: Plugin = {
+  name: "client-node-side-effect-free",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === "resolved") return undefined;
+      if (
+        !args.importer.includes("/@kubernetes/client-node/") &&
+        !args.path.startsWith("@kubernetes/client-node")
+      )
+        return undefined;
+      const resolved = await b.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: "resolved",
+      });
+      if (resolved.errors.length > 0 || !resolved.path.includes("/@kubernetes/client-node/")) return resolved;
+      return { ...resolved, sideEffects: false };
+    });
+  },
+};
+
+/** client-node's undici, which regcred never reaches: see scripts/stubs/undici.ts. */
+const undiciLeftOut: Plugin = {
+  name: "undici-left-out",
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) =>
+      args.importer.includes("/@kubernetes/client-node/")
+        ? { path: path.join(root, "scripts/stubs/undici.ts") }
+        : undefined,
+    );
+  },
+};
 
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
@@ -50,6 +90,7 @@ const result = await build({
   },
   // ws's optional native speed-ups: absent, and ws falls back to JavaScript when they are.
   external: ["bufferutil", "utf-8-validate"],
+  plugins: [undiciLeftOut, clientNodeIsPure],
   metafile: values.metafile !== undefined,
   logLevel: "warning",
 });

@@ -1,5 +1,6 @@
-import { CoreV1Api, type V1Secret } from "@kubernetes/client-node";
-import { loadKubeConfig, makeApi, statusOf } from "../kube/client.ts";
+import type { V1Secret } from "@kubernetes/client-node";
+import { KubeApi } from "../kube/api.ts";
+import { loadKubeConfig, statusOf } from "../kube/client.ts";
 import { lookup, type KeyringHit, type KeyringSecret } from "../engine/keyring.ts";
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET } from "../engine/plan.ts";
 import { apiHostOf, isLoopbackHost, verifyCredential, type Fetch, type Verdict } from "../registry/verify.ts";
@@ -46,24 +47,24 @@ export interface Explanation {
  * kubelet's order, as kubelet stops at the first pull that authenticates.
  */
 export async function explain(image: string, options: ExplainOptions): Promise<Explanation> {
-  const core = makeApi(loadKubeConfig(options.kubeconfig), CoreV1Api);
+  const api = new KubeApi(loadKubeConfig(options.kubeconfig));
   const namespace = options.namespace;
   let names: string[];
   let source: string;
   if (options.pod) {
-    const pod = await core.readNamespacedPod({ namespace, name: options.pod });
+    const pod = await api.readPod(namespace, options.pod);
     names = (pod.spec?.imagePullSecrets ?? []).map((r) => r.name ?? "").filter(Boolean);
     source = `Pod ${namespace}/${options.pod}`;
   } else {
     // ServiceAccount admission copies the ServiceAccount's list into a Pod that names none.
-    const sa = await core.readNamespacedServiceAccount({ namespace, name: options.serviceAccount });
+    const sa = await api.readServiceAccount(namespace, options.serviceAccount);
     names = (sa.imagePullSecrets ?? []).map((r) => r.name ?? "").filter(Boolean);
     source = `ServiceAccount ${namespace}/${options.serviceAccount} (what a new Pod without imagePullSecrets gets)`;
   }
   const secrets = await Promise.all(
     names.map(async (name) => {
       try {
-        return await core.readNamespacedSecret({ namespace, name });
+        return await api.readSecret(namespace, name);
       } catch (err) {
         if (statusOf(err) === 404) return null;
         throw err;

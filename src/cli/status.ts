@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { CoreV1Api, type V1Secret } from "@kubernetes/client-node";
-import { loadKubeConfig, makeApi } from "../kube/client.ts";
+import type { V1Secret } from "@kubernetes/client-node";
+import { KubeApi } from "../kube/api.ts";
+import { loadKubeConfig } from "../kube/client.ts";
 import {
   ANNOTATION_EXPIRES,
   ANNOTATION_HASH,
@@ -51,8 +52,8 @@ export async function statusCommand(
   options: { kubeconfig?: string; filter?: string; output: string },
   io: Io,
 ): Promise<number> {
-  const core = makeApi(loadKubeConfig(options.kubeconfig), CoreV1Api);
-  const list = await core.listSecretForAllNamespaces({
+  const api = new KubeApi(loadKubeConfig(options.kubeconfig));
+  const list = await api.listSecrets(undefined, {
     labelSelector: `${LABEL_MANAGED_BY}=regcred,${LABEL_TARGET}`,
   });
   const needle = options.filter?.toLowerCase();

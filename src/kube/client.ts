@@ -1,18 +1,6 @@
-import {
-  ApiException,
-  KubeConfig,
-  ServerConfiguration,
-  createConfiguration,
-  type RequestContext,
-  type ResponseContext,
-} from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type https from "node:https";
-import { Agent, type Dispatcher } from "undici";
-import { version } from "../base/version.ts";
-import { fenceDown, fenceInterceptor, requestTimeout } from "./fence.ts";
-
-export const USER_AGENT = `regcred/${version()}`;
+import { fenceDown } from "./fence.ts";
 
 /**
  * In a Pod: the ServiceAccount token and CA. Elsewhere: the file given, else KUBECONFIG /
@@ -28,70 +16,7 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kc;
 }
 
-type ApiConstructor<T> = new (config: ReturnType<typeof createConfiguration>) => T;
-
-const dispatchers = new WeakMap<KubeConfig, Promise<Dispatcher | undefined>>();
-
-/**
- * One connection pool per cluster. client-node builds a new undici Agent for every request,
- * so every call paid a TLS handshake and left an idle socket behind: at 1,000 Secrets that
- * was 3x the time of a plain keep-alive loop and hundreds of MB of sockets. The TLS settings
- * come from the kubeconfig once; the bearer token is still read per request, so rotated
- * ServiceAccount tokens keep working. Proxied clusters keep client-node's own dispatcher.
- */
-export function sharedDispatcher(kc: KubeConfig): Promise<Dispatcher | undefined> {
-  let pending = dispatchers.get(kc);
-  if (!pending) {
-    pending = (async () => {
-      if (kc.getCurrentCluster()?.proxyUrl) return undefined;
-      const opts: https.RequestOptions = {};
-      await kc.applyToHTTPSOptions(opts);
-      const connect: Record<string, unknown> = {};
-      for (const key of [
-        "ca",
-        "cert",
-        "key",
-        "pfx",
-        "passphrase",
-        "servername",
-        "rejectUnauthorized",
-      ] as const) {
-        if (opts[key] !== undefined) connect[key] = opts[key];
-      }
-      return new Agent({ connect, connections: 64, keepAliveTimeout: 30_000 }).compose(fenceInterceptor);
-    })();
-    dispatchers.set(kc, pending);
-  }
-  return pending;
-}
-
-/**
- * An API client whose every request has a deadline: a hung connection to the API server must
- * not wedge a write, and the caller's retry takes over.
- */
-export function makeApi<T>(kc: KubeConfig, Api: ApiConstructor<T>, timeoutMs = 30_000): T {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no active cluster in kubeconfig");
-  const config = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
-    promiseMiddleware: [
-      {
-        pre: async (ctx: RequestContext) => {
-          const dispatcher = await sharedDispatcher(kc);
-          if (dispatcher) ctx.setDispatcher(dispatcher);
-          ctx.setHeaderParam("User-Agent", USER_AGENT);
-          ctx.setSignal(requestTimeout(timeoutMs));
-          return ctx;
-        },
-        post: async (res: ResponseContext) => res,
-      },
-    ],
-  });
-  return new Api(config);
-}
-
-/** A failed API call, shaped like client-node's ApiException (code, body) for statusOf/messageOf. */
+/** A failed API call: the HTTP status and the body the API server sent (a Status, as a rule). */
 export class KubeHttpError extends Error {
   constructor(
     readonly code: number,
@@ -106,7 +31,7 @@ export class KubeHttpError extends Error {
 
 /** The HTTP status of a failed API call, or undefined for a transport failure. */
 export function statusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException || err instanceof KubeHttpError) return err.code;
+  if (err instanceof KubeHttpError) return err.code;
   const code =
     (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
   return typeof code === "number" ? code : undefined;
@@ -114,8 +39,8 @@ export function statusOf(err: unknown): number | undefined {
 
 /** The API server's own message (Status.message) for a failed call, else the error text. */
 export function messageOf(err: unknown): string {
-  if (err instanceof ApiException || err instanceof KubeHttpError) {
-    const body = err.body as unknown;
+  if (err instanceof KubeHttpError) {
+    const body: unknown = err.body;
     if (typeof body === "string") {
       try {
         const parsed = JSON.parse(body) as { message?: string };

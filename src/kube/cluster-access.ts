@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import {
   ClusterError,
@@ -6,8 +6,8 @@ import {
   type ClusterSecret,
   type ClusterSecretWatch,
 } from "../../providers/contract.ts";
-import { abortable } from "../base/abortable.ts";
-import { makeApi, messageOf, statusOf } from "./client.ts";
+import { KubeApi } from "./api.ts";
+import { messageOf, statusOf } from "./client.ts";
 import { watchedCache } from "./informer.ts";
 
 /**
@@ -15,8 +15,8 @@ import { watchedCache } from "./informer.ts";
  * reads and follows its source Secret through it and knows nothing of the API client.
  */
 export function kubeClusterAccess(kc: KubeConfig): ClusterAccess {
-  const core = makeApi(kc, CoreV1Api, 15_000);
-  return { secret: (where, log) => kubeSecret(kc, core, where, log) };
+  const api = new KubeApi(kc, 15_000);
+  return { secret: (where, log) => kubeSecret(kc, api, where, log) };
 }
 
 /**
@@ -25,24 +25,22 @@ export function kubeClusterAccess(kc: KubeConfig): ClusterAccess {
  */
 function kubeSecret(
   kc: KubeConfig,
-  core: CoreV1Api,
+  api: KubeApi,
   where: { namespace: string; name: string },
   log: Logger,
 ): ClusterSecret {
   const fieldSelector = `metadata.name=${where.name}`;
   return {
-    // The generated client takes no signal per call: the race ends the read when the mint is aborted.
     read: (signal) =>
-      abortable(
-        core.readNamespacedSecret(where).catch((err: unknown) => Promise.reject(asClusterError(err))),
-        signal,
-      ),
+      api
+        .readSecret(where.namespace, where.name, signal)
+        .catch((err: unknown) => Promise.reject(asClusterError(err))),
     follow(onEvent): ClusterSecretWatch {
       const cache = watchedCache<V1Secret>(
         kc,
         `Secret ${where.namespace}/${where.name}`,
         `/api/v1/namespaces/${where.namespace}/secrets`,
-        () => core.listNamespacedSecret({ namespace: where.namespace, fieldSelector }),
+        () => api.listSecrets(where.namespace, { fieldSelector }),
         { log, fieldSelector },
       );
       let synced = false;

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig } from "@kubernetes/client-node";
+import type { EventsV1Event, KubeConfig } from "@kubernetes/client-node";
+import { KubeApi, microTime } from "./api.ts";
 import type { Logger } from "pino";
 import { redact } from "../base/redact.ts";
-import { makeApi, messageOf, statusOf } from "./client.ts";
+import { messageOf, statusOf } from "./client.ts";
 
 export interface ObjectRef {
   kind: string;
@@ -47,7 +48,7 @@ const FIELD_MAX = 128;
  * PATCH that 404s once the Event's TTL (1 h by default) has passed.
  */
 export class EventRecorder {
-  private readonly api: EventsV1Api;
+  private readonly api: KubeApi;
   private readonly opts: EventRecorderOptions;
   private readonly controller: string;
   private readonly instance: string;
@@ -58,7 +59,7 @@ export class EventRecorder {
     this.opts = opts;
     this.controller = `regcred.io/${opts.component}`;
     this.instance = opts.instance.slice(0, FIELD_MAX);
-    this.api = makeApi(opts.kc, EventsV1Api, 10_000);
+    this.api = new KubeApi(opts.kc, 10_000);
     this.limiter = new EventRateLimiter({
       perKeyIntervalMs: opts.perKeyIntervalMs ?? 5 * 60_000,
       burst: opts.burst ?? 25,
@@ -125,7 +126,8 @@ export class EventRecorder {
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
       metadata: { name: eventName(regarding.name), namespace },
-      eventTime: new V1MicroTime(this.opts.now?.() ?? Date.now()),
+      // A string on the wire, where the generated type says Date.
+      eventTime: microTime(this.opts.now?.() ?? Date.now()) as unknown as Date,
       type,
       reason: reason.slice(0, FIELD_MAX),
       action: action.slice(0, FIELD_MAX),
@@ -145,7 +147,7 @@ export class EventRecorder {
   private async post(body: EventsV1Event): Promise<void> {
     const namespace = body.metadata!.namespace!;
     try {
-      await this.api.createNamespacedEvent({ namespace, body });
+      await this.api.createEvent(namespace, body);
     } catch (err) {
       const status = statusOf(err);
       const fields = { namespace, reason: body.reason, status };

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Dispatcher } from "undici";
+import type { ClientRequest } from "node:http";
 
 /**
  * Fencing of the writer by leadership. The daemon hands the sink an AbortSignal that ends with
@@ -59,19 +59,17 @@ export function requestTimeout(ms: number): AbortSignal {
 }
 
 /**
- * The fence checked again at the moment undici writes a request onto a socket. requestSignal()
- * runs when a request is made, but a request can then wait for a connection (a handshake, a
- * busy pool); a process frozen in that gap would send it on resume, before any timer could
- * abort it. Here the check runs in the same I/O turn as the write.
+ * The fence checked again at the moment a request gets its socket, just before Node writes it.
+ * requestSignal() runs when a request is made, but a request can then wait for a connection (a
+ * handshake, a busy pool); a process frozen in that gap would send it on resume, before any
+ * timer could abort it. Node emits 'socket' and flushes the request in the same tick, so a
+ * request destroyed here never reaches the wire.
  */
-export const fenceInterceptor: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+export function fenceAtSocket(req: ClientRequest): void {
   const signal = current.getStore();
-  if (!signal) return dispatch(opts, handler);
-  const guarded: Dispatcher.DispatchHandler = Object.create(handler);
-  guarded.onRequestStart = function (this: Dispatcher.DispatchHandler, controller, context) {
+  if (!signal) return;
+  req.once("socket", () => {
     checks.get(signal)?.();
-    if (signal.aborted) return controller.abort(new LeadershipLost());
-    return handler.onRequestStart?.call(this, controller, context);
-  };
-  return dispatch(opts, guarded);
-};
+    if (signal.aborted) req.destroy(new LeadershipLost());
+  });
+}

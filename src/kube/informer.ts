@@ -177,7 +177,7 @@ export function watchedCache<T extends KubernetesObject>(
 
 interface Page<T> {
   items: T[];
-  metadata?: { resourceVersion?: string; _continue?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
 }
 
 /**
@@ -192,11 +192,11 @@ export async function listInPages<T, L extends Page<T>>(
 ): Promise<L> {
   const first = await fetchPage(undefined);
   const items = first.items.map(keep);
-  let cont = first.metadata?._continue;
+  let cont = first.metadata?.continue;
   while (cont) {
     const page = await fetchPage(cont);
     for (const item of page.items) items.push(keep(item));
-    cont = page.metadata?._continue;
+    cont = page.metadata?.continue;
   }
-  return { ...first, items, metadata: { ...first.metadata, _continue: undefined } };
+  return { ...first, items, metadata: { ...first.metadata, continue: undefined } };
 }

@@ -1,5 +1,6 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
-import { makeApi, messageOf, statusOf } from "./client.ts";
+import type { KubeConfig, V1Lease } from "@kubernetes/client-node";
+import { KubeApi, microTime } from "./api.ts";
+import { messageOf, statusOf } from "./client.ts";
 
 /** What a Lease says about leadership (coordination.k8s.io/v1 LeaseSpec, as the elector reads it). */
 export interface LeaseRecord {
@@ -37,7 +38,7 @@ export interface Lock {
 
 /** A Lease object in the API server. */
 export class LeaseLock implements Lock {
-  private readonly api: CoordinationV1Api;
+  private readonly api: KubeApi;
   /** The object as last read or written: its metadata goes back with the next update. */
   private lease: V1Lease | undefined;
 
@@ -47,7 +48,7 @@ export class LeaseLock implements Lock {
     private readonly name: string,
     timeoutMs = 30_000,
   ) {
-    this.api = makeApi(kc, CoordinationV1Api, timeoutMs);
+    this.api = new KubeApi(kc, timeoutMs);
   }
 
   describe(): string {
@@ -56,7 +57,7 @@ export class LeaseLock implements Lock {
 
   async get(): Promise<Versioned | null> {
     try {
-      return this.keep(await this.api.readNamespacedLease({ namespace: this.namespace, name: this.name }));
+      return this.keep(await this.api.readLease(this.namespace, this.name));
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
@@ -66,14 +67,11 @@ export class LeaseLock implements Lock {
   async create(record: LeaseRecord): Promise<Versioned> {
     return this.conflicts(async () =>
       this.keep(
-        await this.api.createNamespacedLease({
-          namespace: this.namespace,
-          body: {
-            apiVersion: "coordination.k8s.io/v1",
-            kind: "Lease",
-            metadata: { name: this.name, namespace: this.namespace },
-            spec: toSpec(record),
-          },
+        await this.api.createLease(this.namespace, {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name: this.name, namespace: this.namespace },
+          spec: toSpec(record),
         }),
       ),
     );
@@ -84,10 +82,11 @@ export class LeaseLock implements Lock {
     metadata.resourceVersion = current.version;
     return this.conflicts(async () =>
       this.keep(
-        await this.api.replaceNamespacedLease({
-          namespace: this.namespace,
-          name: this.name,
-          body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata, spec: toSpec(record) },
+        await this.api.replaceLease(this.namespace, this.name, {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata,
+          spec: toSpec(record),
         }),
       ),
     );
@@ -118,8 +117,9 @@ export class LeaseLock implements Lock {
   }
 }
 
-function toSpec(r: LeaseRecord) {
-  const micro = (d: Date | null) => (d ? new V1MicroTime(d.getTime()) : undefined);
+function toSpec(r: LeaseRecord): V1Lease["spec"] {
+  // The JSON goes out as is: MicroTime strings where the generated types say Date.
+  const micro = (d: Date | null) => (d ? (microTime(d.getTime()) as unknown as Date) : undefined);
   return {
     holderIdentity: r.holderIdentity,
     leaseDurationSeconds: r.leaseDurationSeconds,

@@ -1,8 +1,8 @@
-import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Namespace } from "../engine/plan.ts";
 import type { NamespaceSource } from "../engine/sink.ts";
-import { makeApi } from "./client.ts";
+import { KubeApi } from "./api.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 
 /**
@@ -19,12 +19,12 @@ export class NamespaceWatcher implements NamespaceSource {
   private readonly seen = new Map<string, string>();
 
   constructor(kc: KubeConfig, log: Logger) {
-    const core = makeApi(kc, CoreV1Api);
+    const api = new KubeApi(kc);
     this.cache = watchedCache(
       kc,
       "namespaces",
       "/api/v1/namespaces",
-      () => listInPages((cont) => core.listNamespace({ limit: 500, _continue: cont }), selectionView),
+      () => listInPages((cont) => api.listNamespaces({ limit: 500, continue: cont }), selectionView),
       { log, transform: selectionView },
     );
     this.cache.onEvent((type, ns) => {

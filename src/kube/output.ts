@@ -7,7 +7,7 @@ import { NamespaceWatcher } from "./namespaces.ts";
 import { KubeSecretSink, type EventSink } from "./secret-sink.ts";
 import { ServiceAccountReconciler } from "./serviceaccounts.ts";
 import { readLastGood } from "./last-good.ts";
-import { RawClient } from "./raw.ts";
+import { KubeApi } from "./api.ts";
 
 /** The Kubernetes writer: watched namespaces in, Secrets and ServiceAccount entries out. */
 export function createKubeOutput(deps: {
@@ -33,21 +33,13 @@ export function createKubeOutput(deps: {
     namespaces,
     ...(events ? { events } : {}),
   });
-  const raw = new RawClient(kc);
+  const api = new KubeApi(kc);
   const sink: Sink = {
     description: secrets.description,
     scoped: secrets.scoped,
     apply: (plan, signal, scope) => secrets.apply(plan, signal, scope),
     lastGood: () =>
-      readLastGood(
-        secrets.managed(),
-        (namespace, name) =>
-          raw.call(
-            "GET",
-            `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
-          ),
-        log,
-      ),
+      readLastGood(secrets.managed(), (namespace, name) => api.readSecret(namespace, name), log),
     synced: async () => {
       await Promise.all([secrets.synced(), serviceAccounts.synced()]);
     },

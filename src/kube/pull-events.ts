@@ -6,9 +6,10 @@
  * "kubelet"); events.k8s.io offers no `source` selector. Pods are not watched: one GET per
  * failing Pod is far cheaper than a cache of every Pod in the cluster.
  */
-import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, KubeConfig, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { makeApi, statusOf } from "./client.ts";
+import { KubeApi } from "./api.ts";
+import { statusOf } from "./client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 import type { PodRef, PodView, PullSignal } from "../engine/pull-reactions.ts";
 import type { EventRecorder } from "./events.ts";
@@ -43,14 +44,13 @@ export function watchPullEvents(
   onSignal: (signal: PullSignal) => void,
   now: () => number = Date.now,
 ): PullEventWatch {
-  const core = makeApi(kc, CoreV1Api);
+  const api = new KubeApi(kc);
   const caches: Array<WatchedCache<CoreV1Event>> = PULL_EVENT_SELECTORS.map((fieldSelector) =>
     watchedCache<CoreV1Event>(
       kc,
       `events (${fieldSelector.split("reason=")[1]})`,
       "/api/v1/events",
-      () =>
-        listInPages((cont) => core.listEventForAllNamespaces({ fieldSelector, limit: 500, _continue: cont })),
+      () => listInPages((cont) => api.listCoreEvents({ fieldSelector, limit: 500, continue: cont })),
       { log, fieldSelector },
     ),
   );
@@ -88,7 +88,7 @@ export function podView(pod: V1Pod): PodView {
 
 /** The Kubernetes half of the reactor's ports: Pods, ServiceAccounts, Events. */
 export function kubePullPorts(kc: KubeConfig, events: EventRecorder | undefined) {
-  const core = makeApi(kc, CoreV1Api);
+  const api = new KubeApi(kc);
   const orNull = async <T>(p: Promise<T>): Promise<T | null> => {
     try {
       return await p;
@@ -99,21 +99,17 @@ export function kubePullPorts(kc: KubeConfig, events: EventRecorder | undefined)
   };
   return {
     async readPod(namespace: string, name: string): Promise<PodView | null> {
-      const pod = await orNull(core.readNamespacedPod({ namespace, name }));
+      const pod = await orNull(api.readPod(namespace, name));
       return pod ? podView(pod) : null;
     },
     async serviceAccountSecrets(namespace: string, name: string): Promise<string[] | null> {
-      const sa = await orNull(core.readNamespacedServiceAccount({ namespace, name }));
+      const sa = await orNull(api.readServiceAccount(namespace, name));
       return sa ? (sa.imagePullSecrets ?? []).map((r) => r.name ?? "").filter(Boolean) : null;
     },
     async deletePod(pod: PodRef): Promise<boolean> {
       try {
         // The UID precondition: a namesake created meanwhile (StatefulSet) is never deleted.
-        await core.deleteNamespacedPod({
-          namespace: pod.namespace,
-          name: pod.name,
-          body: { preconditions: { uid: pod.uid } },
-        });
+        await api.deletePod(pod.namespace, pod.name, pod.uid);
         return true;
       } catch (err) {
         const status = statusOf(err);

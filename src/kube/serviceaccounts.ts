@@ -1,12 +1,7 @@
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1ServiceAccount,
-} from "@kubernetes/client-node";
+import type { KubeConfig, V1ServiceAccount } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { makeApi, messageOf, statusOf } from "./client.ts";
+import { KubeApi } from "./api.ts";
+import { messageOf, statusOf } from "./client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "./informer.ts";
 import { forEachLimit } from "./limit.ts";
 import { fenceDown } from "./fence.ts";
@@ -44,7 +39,7 @@ export interface PullSecretWant {
  * pass's Secret writes went: a Secret that failed to update still holds a working credential.
  */
 export class ServiceAccountReconciler {
-  private readonly core: CoreV1Api;
+  private readonly api: KubeApi;
   private readonly cache: WatchedCache<V1ServiceAccount>;
   private readonly listeners: Array<(namespace: string) => void> = [];
   /** namespace -> ServiceAccount name or "*" -> secrets wanted, from the last pass. */
@@ -62,14 +57,14 @@ export class ServiceAccountReconciler {
     instance: string = DEFAULT_INSTANCE,
   ) {
     this.annotation = ownedEntriesAnnotation(instance);
-    this.core = makeApi(kc, CoreV1Api);
+    this.api = new KubeApi(kc);
     this.cache = watchedCache(
       kc,
       "serviceaccounts",
       "/api/v1/serviceaccounts",
       () =>
         listInPages(
-          (cont) => this.core.listServiceAccountForAllNamespaces({ limit: 500, _continue: cont }),
+          (cont) => this.api.listServiceAccounts({ limit: 500, continue: cont }),
           (sa: V1ServiceAccount) => pullSecretsView(sa, this.annotation),
         ),
       { log, transform: (sa) => pullSecretsView(sa, this.annotation) },
@@ -159,10 +154,7 @@ export class ServiceAccountReconciler {
       const next = this.next(sa);
       if (!next) return false;
       try {
-        await this.core.patchNamespacedServiceAccount(
-          { name, namespace, body: next.patch },
-          setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-        );
+        await this.api.jsonPatchServiceAccount(namespace, name, next.patch);
         this.log.info(
           { namespace, serviceAccount: name, added: next.added, removed: next.removed },
           `ServiceAccount ${namespace}/${name}: imagePullSecrets updated`,
@@ -180,7 +172,7 @@ export class ServiceAccountReconciler {
 
   private async read(namespace: string, name: string): Promise<V1ServiceAccount | undefined> {
     try {
-      return await this.core.readNamespacedServiceAccount({ name, namespace });
+      return await this.api.readServiceAccount(namespace, name);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;

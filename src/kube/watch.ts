@@ -1,7 +1,6 @@
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
-import { request } from "undici";
-import { KubeHttpError, sharedDispatcher } from "./client.ts";
-import { requestHeaders } from "./raw.ts";
+import { KubeHttpError } from "./client.ts";
+import { readBody, requestHeaders, send } from "./transport.ts";
 
 export type WatchEvent<T> =
   | { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T }
@@ -29,38 +28,43 @@ export async function watchOnce<T extends KubernetesObject>(
   req: WatchRequest,
   onEvent: (event: WatchEvent<T>) => void,
 ): Promise<void> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no active cluster in kubeconfig");
-  const url = new URL(cluster.server.replace(/\/+$/, "") + path);
-  url.searchParams.set("watch", "true");
-  url.searchParams.set("allowWatchBookmarks", "true");
-  url.searchParams.set("resourceVersion", req.resourceVersion);
-  url.searchParams.set("timeoutSeconds", String(req.timeoutSeconds));
-  if (req.labelSelector) url.searchParams.set("labelSelector", req.labelSelector);
-  if (req.fieldSelector) url.searchParams.set("fieldSelector", req.fieldSelector);
-  const dispatcher = await sharedDispatcher(kc);
-  const res = await request(url, {
+  const query = new URLSearchParams({
+    watch: "true",
+    allowWatchBookmarks: "true",
+    resourceVersion: req.resourceVersion,
+    timeoutSeconds: String(req.timeoutSeconds),
+  });
+  if (req.labelSelector) query.set("labelSelector", req.labelSelector);
+  if (req.fieldSelector) query.set("fieldSelector", req.fieldSelector);
+  const res = await send(kc, {
     method: "GET",
+    path: `${path}?${query}`,
     headers: await requestHeaders(kc),
     signal: req.signal,
-    headersTimeout: 30_000,
     // Bookmarks only come when the resource's version moves, so a quiet watch can be silent
     // for its whole life: only silence past the server's own deadline means a dead connection.
-    bodyTimeout: (req.timeoutSeconds + 30) * 1000,
-    ...(dispatcher ? { dispatcher } : {}),
+    idleMs: (req.timeoutSeconds + 30) * 1000,
+    headersMs: 30_000,
   });
   if (res.statusCode !== 200) {
-    throw new KubeHttpError(res.statusCode, await res.body.text(), "GET", `${path} (watch)`);
+    throw new KubeHttpError(res.statusCode ?? 0, await readBody(res, req.signal), "GET", `${path} (watch)`);
   }
   let partial = "";
-  res.body.setEncoding("utf8"); // a character split across chunks stays whole
-  for await (const chunk of res.body) {
-    partial += chunk as string;
-    let nl: number;
-    while ((nl = partial.indexOf("\n")) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+  res.setEncoding("utf8"); // a character split across chunks stays whole
+  try {
+    for await (const chunk of res) {
+      partial += chunk as string;
+      let nl: number;
+      while ((nl = partial.indexOf("\n")) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+      }
     }
+  } catch (err) {
+    throw req.signal.aborted ? req.signal.reason : err;
+  } finally {
+    // An event handler that threw leaves the stream open: close it, and its socket with it.
+    if (!res.complete) res.destroy();
   }
 }

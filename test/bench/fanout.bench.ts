@@ -24,7 +24,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { parse } from "yaml";
+import { describeShipped, shippedNode } from "../helpers/shipped-node.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 import { managedSecretNames, rbacManifests } from "../../src/kube/rbac.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -32,13 +32,6 @@ import { watchOnce } from "../../src/kube/watch.ts";
 import { KubernetesObjectApi, type KubernetesObject, type V1Secret } from "@kubernetes/client-node";
 
 const root = path.resolve(import.meta.dirname, "../..");
-
-function chartNodeOptions(): string {
-  const values = parse(readFileSync(path.join(root, "charts/regcred/values.yaml"), "utf8")) as {
-    nodeOptions?: string;
-  };
-  return values.nodeOptions ?? "";
-}
 
 /** Polls until fn returns a value (30 ms steps; 5 min and 100 ms per namespace at most). */
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
@@ -97,6 +90,41 @@ function ms(n: number): string {
 let benchDone = false;
 let daemonDied: string | null = null;
 
+/**
+ * Where the resident memory sits (/proc/PID/smaps): the V8 heap and malloc arenas are
+ * anonymous, the node binary's code is file-backed; the largest anonymous mappings show
+ * whether it is one heap or many arenas.
+ */
+function residentBreakdown(pid: number): string {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  let file = 0;
+  let anon = 0;
+  const anonMaps: Array<{ size: number; name: string }> = [];
+  for (const block of smaps.split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
+    const rss = Number(/\nRss:\s+(\d+) kB/.exec(block)?.[1] ?? 0) * 1024;
+    const anonymous = Number(/\nAnonymous:\s+(\d+) kB/.exec(block)?.[1] ?? 0) * 1024;
+    anon += anonymous;
+    file += rss - anonymous;
+    const name = /^\S+ \S+ \S+ \S+ \S+\s*(.*)/.exec(block)?.[1] || "anon";
+    if (anonymous > 0) anonMaps.push({ size: anonymous, name });
+  }
+  anonMaps.sort((a, b) => b.size - a.size);
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)}`;
+  return `anonymous ${mb(anon)} MB (${anonMaps.length} mappings, largest ${anonMaps
+    .slice(0, 5)
+    .map((m) => `${mb(m.size)} ${m.name}`)
+    .join(", ")}), file-backed ${mb(file)} MB`;
+}
+
+/**
+ * What ships (the image's node flags, the chart's NODE_OPTIONS), unless BENCH_DAEMON_NODE_ARGS
+ * or BENCH_DAEMON_NODE_OPTIONS say otherwise (to measure a flag before shipping it).
+ */
+const shipped = {
+  args: process.env.BENCH_DAEMON_NODE_ARGS?.split(" ").filter(Boolean) ?? shippedNode().args,
+  nodeOptions: process.env.BENCH_DAEMON_NODE_OPTIONS ?? shippedNode().nodeOptions,
+};
+
 async function main(): Promise<void> {
   const cluster = await startCluster({ controllerManager: false });
   try {
@@ -135,6 +163,7 @@ log: { level: warn }
     const daemon = spawn(
       process.execPath,
       [
+        ...shipped.args,
         "dist/src/main.js",
         "run",
         "-c",
@@ -150,7 +179,7 @@ log: { level: warn }
         cwd: root,
         stdio: ["ignore", "ignore", "pipe"],
         // What ships: the chart's nodeOptions, unless the environment overrides them.
-        env: { ...process.env, NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? chartNodeOptions() },
+        env: { ...process.env, NODE_OPTIONS: shipped.nodeOptions },
       },
     );
     let stderr = "";
@@ -243,6 +272,7 @@ log: { level: warn }
           .replace(/ (\d+)$/, (_, n: string) => ` ${(Number(n) / 1048576).toFixed(0)} MB`),
       );
     const daemonPeak = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    const where = residentBreakdown(daemon.pid!);
     benchDone = true;
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
@@ -304,7 +334,7 @@ log: { level: warn }
 
     const ratio = rollout / baseline;
     console.log(
-      `namespaces: ${NAMESPACES}, one Secret x 4 registries, concurrency ${CONCURRENCY}, daemon NODE_OPTIONS "${process.env.BENCH_DAEMON_NODE_OPTIONS ?? chartNodeOptions()}"`,
+      `namespaces: ${NAMESPACES}, one Secret x 4 registries, concurrency ${CONCURRENCY}, daemon runs as ${describeShipped(shipped)}`,
     );
     console.log(`(a) start to all Secrets written: ${ms(startAll)} (${created} created)`);
     console.log(
@@ -317,6 +347,7 @@ log: { level: warn }
       `(d) daemon peak RSS (VmHWM) ${(daemonPeak / 1048576).toFixed(0)} MB; the daemon's API requests during (a)-(c): ${requestsAfter - requestsBefore}`,
     );
     console.log(`    daemon memory after (c): ${processMetrics.join(", ")}`);
+    console.log(`    resident after (c), by mapping: ${where}`);
     const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
     const rssTarget = NAMESPACES <= 1_000 ? 100 : 150;
     console.log(

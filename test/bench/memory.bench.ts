@@ -10,7 +10,7 @@
  *   - bundle: `npm run build` (scripts/bundle.ts), what the image ships; static registry only,
  *     then with an ECR, a GCR and an ACR registry configured (their mints fail fast against a
  *     closed port: the point is the SDK each loads, not a token)
- * Flags: NODE_OPTIONS for the daemon are the chart's nodeOptions (what ships).
+ * Node runs as it ships: the image's node flags and the chart's nodeOptions (test/helpers/shipped-node.ts).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { chartNodeOptions } from "./chart-node-options.ts";
+import { describeShipped, shippedNode } from "../helpers/shipped-node.ts";
 import { startCluster, type Cluster } from "../rig/cluster.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 
@@ -112,10 +112,10 @@ server: { port: 0, host: 127.0.0.1 }
     `--config=${config}`,
     `--kubeconfig=${cluster.kubeconfigPath}`,
   ];
-  const child = spawn(node, [entry, ...args], {
+  const child = spawn(node, [...shippedNode().args, entry, ...args], {
     cwd: root,
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, ...cloudEnv, NODE_OPTIONS: chartNodeOptions() },
+    env: { ...process.env, ...cloudEnv, NODE_OPTIONS: shippedNode().nodeOptions },
   });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     console.log(
       `\n${NAMESPACES} namespaces, one Secret each; measured ${SETTLE_MS / 1000} s after the last write`,
     );
-    console.log(`daemon NODE_OPTIONS: ${chartNodeOptions() || "(none)"}\n`);
+    console.log(`daemon runs as ${describeShipped(shippedNode())}\n`);
     print(rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -67,11 +67,10 @@ describe("fence", () => {
   });
 });
 
-describe("fenceInterceptor", () => {
+describe("fenceAtSocket", () => {
   it("a request made while leading but still waiting for a connection when leadership ends is never sent", async () => {
-    const { createServer } = await import("node:http");
-    const { Agent, request } = await import("undici");
-    const { fenceInterceptor } = await import("../../src/kube/fence.ts");
+    const { createServer, Agent, request } = await import("node:http");
+    const { fenceAtSocket } = await import("../../src/kube/fence.ts");
     const received: string[] = [];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -81,9 +80,19 @@ describe("fenceInterceptor", () => {
       else res.end("ok");
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    // One connection: the second request queues behind the first, past requestSignal()'s check.
-    const dispatcher = new Agent({ connections: 1 }).compose(fenceInterceptor);
+    const port = (server.address() as { port: number }).port;
+    // One socket: the second request queues behind the first, past requestSignal()'s check.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<string>((resolve) => {
+        const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve("sent"));
+        });
+        req.on("error", (err) => resolve(err.name));
+        fenceAtSocket(req);
+        req.end();
+      });
     const leading = new AbortController();
     let stillLeading = true;
     guardSignal(leading.signal, () => {
@@ -91,25 +100,22 @@ describe("fenceInterceptor", () => {
     });
     try {
       await fenced(leading.signal, async () => {
-        const first = request(`${base}/first`, { dispatcher });
+        const first = get("/first");
         await new Promise((r) => setTimeout(r, 50));
-        const second = request(`${base}/second`, { dispatcher }).then(
-          () => "sent",
-          (err: Error) => err.name,
-        );
+        const second = get("/second");
         await new Promise((r) => setTimeout(r, 50));
         // Leadership ends while /second waits; the elector's timer has not fired yet.
         stillLeading = false;
         release();
-        await (await first).body.text();
+        expect(await first).toBe("sent");
         expect(await second).toBe("LeadershipLost");
       });
       expect(received).toEqual(["/first"]);
-      // Outside a fenced pass the same dispatcher sends as usual.
-      await (await request(`${base}/after`, { dispatcher })).body.text();
+      // Outside a fenced pass the same agent sends as usual.
+      expect(await get("/after")).toBe("sent");
       expect(received).toEqual(["/first", "/after"]);
     } finally {
-      await dispatcher.close();
+      agent.destroy();
       server.close();
     }
   });

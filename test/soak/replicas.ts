@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
-import { parse } from "yaml";
+import { shippedNode } from "../helpers/shipped-node.ts";
 import { find, parsePrometheus } from "../helpers/prom.ts";
 import type { ApiProxy } from "./api-proxy.ts";
 
@@ -31,13 +31,6 @@ export interface Replica {
   exited: Promise<void>;
 }
 
-export function chartNodeOptions(root: string): string {
-  const values = parse(readFileSync(path.join(root, "charts/regcred/values.yaml"), "utf8")) as {
-    nodeOptions?: string;
-  };
-  return values.nodeOptions ?? "";
-}
-
 /**
  * The daemon's entry point: the build in dist/, or SOAK_DAEMON_ENTRY (relative to the
  * repository) to soak another build, e.g. one broken on purpose to see a target go red.
@@ -59,11 +52,11 @@ export async function startReplica(opts: {
   const out = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
-    [daemonEntry(), "run", "-c", opts.configFile, "--kubeconfig", opts.kubeconfig],
+    [...shippedNode().args, daemonEntry(), "run", "-c", opts.configFile, "--kubeconfig", opts.kubeconfig],
     {
       cwd: opts.root,
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NODE_OPTIONS: chartNodeOptions(opts.root) },
+      env: { ...process.env, NODE_OPTIONS: shippedNode().nodeOptions },
     },
   );
   let head = "";

@@ -1,6 +1,6 @@
-import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { makeApi } from "../client.ts";
+import { KubeApi } from "../api.ts";
 import { listInPages, watchedCache, type WatchedCache } from "../informer.ts";
 import { compact, newer } from "./compare.ts";
 import { key } from "./paths.ts";
@@ -21,7 +21,7 @@ export class SecretStore {
   private readonly written = new Map<string, V1Secret>();
 
   constructor(kc: KubeConfig, log: Logger, names: Iterable<string>) {
-    const core = makeApi(kc, CoreV1Api);
+    const api = new KubeApi(kc);
     for (const name of new Set(names)) {
       const fieldSelector = `metadata.name=${name}`;
       const cache = watchedCache<V1Secret>(
@@ -33,11 +33,7 @@ export class SecretStore {
         // daemon's limit.
         () =>
           listInPages(async (cont) => {
-            const page = await core.listSecretForAllNamespaces({
-              fieldSelector,
-              limit: PAGE,
-              _continue: cont,
-            });
+            const page = await api.listSecrets(undefined, { fieldSelector, limit: PAGE, continue: cont });
             page.items.forEach(compact);
             return page;
           }),

@@ -64,7 +64,7 @@ export class SecretWriter {
           `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
           body,
           // JSON is YAML: server-side apply takes it as is.
-          "application/apply-patch+yaml",
+          { contentType: "application/apply-patch+yaml" },
         ),
       { log: this.log },
     );

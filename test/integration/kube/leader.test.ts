@@ -86,9 +86,21 @@ kubernetes:
 `,
     );
     const child = spawn(
-      path.join(root, "node_modules/.bin/tsx"),
-      ["src/main.ts", "run", "-c", config, "--kubeconfig", cluster.writeKubeconfigForToken(token)],
-      // Its own process group, so cleanup can kill tsx and the node process under it together.
+      process.execPath,
+      // One process, tsx as a loader: the tsx CLI is a parent that relays signals, and a
+      // signal to the group reached the daemon twice (once relayed, late), which is not what
+      // Kubernetes does to a container's process.
+      [
+        "--import",
+        "tsx",
+        "src/main.ts",
+        "run",
+        "-c",
+        config,
+        "--kubeconfig",
+        cluster.writeKubeconfigForToken(token),
+      ],
+      // Its own process group, so cleanup reaches everything it started.
       { cwd: root, stdio: ["ignore", "ignore", "pipe"], detached: true },
     );
     let stderr = "";
@@ -123,7 +135,7 @@ kubernetes:
     );
   }
 
-  /** The process group: tsx and the node process it runs. */
+  /** The daemon's process group. */
   const signal = (r: Replica, sig: NodeJS.Signals) => process.kill(-r.child.pid!, sig);
 
   beforeAll(async () => {

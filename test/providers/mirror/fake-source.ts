@@ -1,4 +1,5 @@
-import { ApiException, type V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
+import { KubeHttpError } from "../../../src/kube/client.ts";
 import type { ClusterAccess, ClusterSecret, ClusterSecretWatch } from "../../../providers/contract.ts";
 import { asClusterError } from "../../../src/kube/cluster-access.ts";
 import { mirrorProvider } from "../../../providers/mirror/index.ts";
@@ -8,7 +9,7 @@ import { captureLogger } from "../../helpers/log.ts";
 
 /**
  * The source Secret without a cluster. Behaves as the API server and the watch cache do: a
- * GET of an absent Secret is a 404 ApiException; the watch knows nothing until it has listed
+ * GET of an absent Secret is a 404 with a Status body; the watch knows nothing until it has listed
  * (`list()`), then reports what it holds and fires on every change.
  */
 export class FakeSource implements ClusterSecret {
@@ -68,12 +69,12 @@ export class FakeSource implements ClusterSecret {
   }
 }
 
-export function apiError(code: number, message: string): ApiException<string> {
-  return new ApiException(
+export function apiError(code: number, message: string): KubeHttpError {
+  return new KubeHttpError(
     code,
-    `HTTP-Code: ${code}`,
     JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message, code }),
-    {},
+    "GET",
+    "/api/v1/namespaces/team/secrets/src",
   );
 }
 
