@@ -53,9 +53,34 @@ export function fenceDown(): boolean {
 
 /** A request timeout, combined with the fence when there is one. */
 export function requestTimeout(ms: number): AbortSignal {
+  return requestDeadline(ms).signal;
+}
+
+/**
+ * One request's signal: aborted by its timeout (a TimeoutError), the fence, or `also` (the
+ * caller's); `done()` lets go of the timer and the listeners as soon as the request ends. A
+ * fan-out of 10,000 writes otherwise left 10,000 timers and signals alive for the whole timeout.
+ */
+export function requestDeadline(ms: number, also?: AbortSignal): { signal: AbortSignal; done: () => void } {
   const fence = requestSignal();
-  const timeout = AbortSignal.timeout(ms);
-  return fence ? AbortSignal.any([fence, timeout]) : timeout;
+  const controller = new AbortController();
+  const sources = [fence, also].filter((s): s is AbortSignal => s !== undefined);
+  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`no answer in ${ms} ms`, "TimeoutError")),
+    ms,
+  );
+  const done = () => {
+    clearTimeout(timer);
+    for (const s of sources) s.removeEventListener("abort", onAbort);
+  };
+  for (const s of sources) {
+    if (s.aborted) controller.abort(s.reason);
+    else s.addEventListener("abort", onAbort, { once: true });
+  }
+  if (controller.signal.aborted) done();
+  else controller.signal.addEventListener("abort", done, { once: true });
+  return { signal: controller.signal, done };
 }
 
 /**

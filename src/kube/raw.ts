@@ -1,6 +1,6 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeHttpError } from "./client.ts";
-import { requestTimeout } from "./fence.ts";
+import { requestDeadline } from "./fence.ts";
 import { readBody, requestHeaders, send } from "./transport.ts";
 
 /**
@@ -23,19 +23,22 @@ export class RawClient {
     const headers = await requestHeaders(this.kc);
     if (body !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
     // Checked last, right before sending: see fence.ts.
-    const timeout = requestTimeout(this.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const res = await send(this.kc, {
-      method,
-      path,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal,
-      idleMs: this.timeoutMs,
-    });
-    const text = await readBody(res, signal);
-    const status = res.statusCode ?? 0;
-    if (status >= 300) throw new KubeHttpError(status, text, method, path);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const { signal, done } = requestDeadline(this.timeoutMs, opts.signal);
+    try {
+      const res = await send(this.kc, {
+        method,
+        path,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal,
+        idleMs: this.timeoutMs,
+      });
+      const text = await readBody(res, signal);
+      const status = res.statusCode ?? 0;
+      if (status >= 300) throw new KubeHttpError(status, text, method, path);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } finally {
+      done();
+    }
   }
 }

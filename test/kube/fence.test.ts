@@ -7,6 +7,7 @@ import {
   guardSignal,
   LeadershipLost,
   requestSignal,
+  requestDeadline,
   requestTimeout,
 } from "../../src/kube/fence.ts";
 import { isRetryable } from "../../src/kube/client.ts";
@@ -64,6 +65,36 @@ describe("fence", () => {
       expect(() => requestSignal()).toThrow(LeadershipLost);
     });
     expect(checks).toBe(2);
+  });
+});
+
+describe("requestDeadline", () => {
+  it("aborts with a TimeoutError when the time is up, and with the caller's reason when the caller aborts", async () => {
+    const timed = requestDeadline(20);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(timed.signal.aborted).toBe(true);
+    expect((timed.signal.reason as Error).name).toBe("TimeoutError");
+
+    const caller = new AbortController();
+    const asked = requestDeadline(60_000, caller.signal);
+    caller.abort(new Error("mint aborted"));
+    expect((asked.signal.reason as Error).message).toBe("mint aborted");
+    asked.done();
+  });
+
+  it("done() lets go: a finished request's signal is no longer tied to the fence, the caller or a timer", async () => {
+    const leading = new AbortController();
+    const caller = new AbortController();
+    await fenced(leading.signal, async () => {
+      const inFlight = requestDeadline(60_000, caller.signal);
+      const finished = requestDeadline(30, caller.signal);
+      finished.done();
+      leading.abort(new LeadershipLost());
+      caller.abort(new Error("late"));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(inFlight.signal.reason).toBeInstanceOf(LeadershipLost);
+      expect(finished.signal.aborted).toBe(false);
+    });
   });
 });
 

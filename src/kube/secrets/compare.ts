@@ -27,12 +27,34 @@ export function compact(secret: V1Secret): V1Secret {
     Object.defineProperty(secret, OWNED, { value: ownedKeys(managed), configurable: true });
     secret.metadata!.managedFields = undefined;
   }
+  // regcred's labels and annotations read the same on every Secret of a target (the registries,
+  // their expiry, the content hash); one copy each instead of one per namespace.
+  const meta = secret.metadata;
+  if (meta?.labels) internValues(meta.labels);
+  if (meta?.annotations) internValues(meta.annotations);
+  if (secret.type) secret.type = intern(secret.type);
   const data = secret.data;
   if (data && !(DIGESTED in secret)) {
-    for (const [k, v] of Object.entries(data)) data[k] = digest(v);
+    for (const [k, v] of Object.entries(data)) data[k] = intern(digest(v));
     Object.defineProperty(secret, DIGESTED, { value: true });
   }
   return secret;
+}
+
+/** Bounded: a target's values change with each rotation, so the pool is renewed when full. */
+let pool = new Map<string, string>();
+const POOL_MAX = 4_096;
+
+function intern(value: string): string {
+  const found = pool.get(value);
+  if (found !== undefined) return found;
+  if (pool.size >= POOL_MAX) pool = new Map();
+  pool.set(value, value);
+  return value;
+}
+
+function internValues(record: Record<string, string>): void {
+  for (const [k, v] of Object.entries(record)) record[k] = intern(v);
 }
 
 function ownedKeys(entries: readonly V1ManagedFieldsEntry[]): Owned {
