@@ -25,6 +25,11 @@ export interface WatchedCacheOptions<T extends KubernetesObject = KubernetesObje
    * keep metadata.name, namespace and resourceVersion.
    */
   transform?: (obj: T) => T;
+  /**
+   * Keep a per-namespace index, for list(namespace). Off, objects sit in one map: a cache of
+   * one Secret name across 10,000 namespaces held 10,000 one-entry maps.
+   */
+  byNamespace?: boolean;
 }
 
 /** The API server's answer when a resourceVersion is older than what it still remembers. */
@@ -48,7 +53,10 @@ export function watchedCache<T extends KubernetesObject>(
 ): WatchedCache<T> {
   const { log } = options;
   const timeout = options.watchTimeoutSeconds ?? (() => Math.floor(300 * (1 + Math.random())));
-  const objects = new Map<string, Map<string, T>>();
+  /** namespace/name -> object; and, with byNamespace, namespace -> name -> the same object. */
+  const objects = new Map<string, T>();
+  const index = options.byNamespace ? new Map<string, Map<string, T>>() : null;
+  const keyOf = (ns: string, name: string) => `${ns}/${name}`;
   const listeners: Array<(type: "add" | "update" | "delete", obj: T) => void> = [];
   const emit = (type: "add" | "update" | "delete", obj: T) => listeners.forEach((l) => l(type, obj));
   const stopper = new AbortController();
@@ -60,28 +68,33 @@ export function watchedCache<T extends KubernetesObject>(
     const obj = keep(whole);
     const ns = obj.metadata?.namespace ?? "";
     const name = obj.metadata?.name ?? "";
-    let byName = objects.get(ns);
-    if (!byName) objects.set(ns, (byName = new Map()));
-    const found = byName.get(name);
+    const k = keyOf(ns, name);
+    const found = objects.get(k);
     if (found && found.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
-    byName.set(name, obj);
+    objects.set(k, obj);
+    if (index) {
+      let byName = index.get(ns);
+      if (!byName) index.set(ns, (byName = new Map()));
+      byName.set(name, obj);
+    }
     emit(found ? "update" : "add", obj);
   };
   const remove = (obj: T) => {
     const ns = obj.metadata?.namespace ?? "";
-    const byName = objects.get(ns);
-    const found = byName?.get(obj.metadata?.name ?? "");
-    if (!byName || !found) return;
-    byName.delete(obj.metadata!.name!);
-    if (byName.size === 0) objects.delete(ns);
+    const name = obj.metadata?.name ?? "";
+    const k = keyOf(ns, name);
+    const found = objects.get(k);
+    if (!found) return;
+    objects.delete(k);
+    const byName = index?.get(ns);
+    byName?.delete(name);
+    if (byName?.size === 0) index!.delete(ns);
     emit("delete", found);
   };
   /** A fresh list replaces the cache: what vanished meanwhile is reported as deleted. */
   const replace = (items: readonly T[]) => {
-    const keep = new Set(items.map((o) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`));
-    for (const [ns, byName] of [...objects]) {
-      for (const obj of [...byName.values()]) if (!keep.has(`${ns}/${obj.metadata?.name}`)) remove(obj);
-    }
+    const keep = new Set(items.map((o) => keyOf(o.metadata?.namespace ?? "", o.metadata?.name ?? "")));
+    for (const [k, obj] of [...objects]) if (!keep.has(k)) remove(obj);
     items.forEach(upsert);
   };
 
@@ -161,11 +174,12 @@ export function watchedCache<T extends KubernetesObject>(
   });
 
   return {
-    get: (name, namespace) => objects.get(namespace ?? "")?.get(name),
-    list: (namespace) =>
-      namespace === undefined
-        ? [...objects.values()].flatMap((m) => [...m.values()])
-        : [...(objects.get(namespace)?.values() ?? [])],
+    get: (name, namespace) => objects.get(keyOf(namespace ?? "", name)),
+    list: (namespace) => {
+      if (namespace === undefined) return [...objects.values()];
+      if (!index) throw new Error(`${what}: list(namespace) needs the byNamespace option`);
+      return [...(index.get(namespace)?.values() ?? [])];
+    },
     synced: () => synced,
     onEvent: (listener) => void listeners.push(listener),
     async stop() {

@@ -67,7 +67,7 @@ export class ServiceAccountReconciler {
           (cont) => this.api.listServiceAccounts({ limit: 500, continue: cont }),
           (sa: V1ServiceAccount) => pullSecretsView(sa, this.annotation),
         ),
-      { log, transform: (sa) => pullSecretsView(sa, this.annotation) },
+      { log, transform: (sa) => pullSecretsView(sa, this.annotation), byNamespace: true },
     );
     this.cache.onEvent((type, sa) => {
       if (type === "delete") return;

@@ -10,8 +10,8 @@ const OWNED = Symbol("owned by regcred's apply");
 const digests = new WeakMap<object, string>();
 
 interface Owned {
-  labels: string[];
-  annotations: string[];
+  readonly labels: readonly string[];
+  readonly annotations: readonly string[];
 }
 
 /**
@@ -57,8 +57,25 @@ function internValues(record: Record<string, string>): void {
   for (const [k, v] of Object.entries(record)) record[k] = intern(v);
 }
 
+/** The same few key sets on every Secret of a target: one shared, frozen copy of each. */
+const ownedSets = new Map<string, Owned>();
+
 function ownedKeys(entries: readonly V1ManagedFieldsEntry[]): Owned {
-  const owned: Owned = { labels: [], annotations: [] };
+  const owned = collectOwned(entries);
+  const signature = JSON.stringify(owned);
+  const shared = ownedSets.get(signature);
+  if (shared) return shared;
+  if (ownedSets.size >= POOL_MAX) ownedSets.clear();
+  const frozen = Object.freeze({
+    labels: Object.freeze(owned.labels),
+    annotations: Object.freeze(owned.annotations),
+  });
+  ownedSets.set(signature, frozen);
+  return frozen;
+}
+
+function collectOwned(entries: readonly V1ManagedFieldsEntry[]): { labels: string[]; annotations: string[] } {
+  const owned = { labels: [] as string[], annotations: [] as string[] };
   for (const e of entries) {
     if (e.manager !== FIELD_MANAGER || e.operation !== "Apply") continue;
     const meta = (e.fieldsV1 as Record<string, Record<string, object>> | undefined)?.["f:metadata"];
