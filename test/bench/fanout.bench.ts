@@ -28,7 +28,7 @@ import { describeShipped, shippedNode } from "../helpers/shipped-node.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 import { managedSecretNames, rbacManifests } from "../../src/kube/rbac.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { watchOnce } from "../../src/kube/watch.ts";
+import { watchOnce, type WatchEvent } from "../../src/kube/watch.ts";
 import { KubernetesObjectApi, type KubernetesObject, type V1Secret } from "@kubernetes/client-node";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -138,24 +138,18 @@ async function newNamespaceLatencies(cluster: Cluster, prefix: string): Promise<
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
   const seen = new Map<string, number>();
   const waiting = new Map<string, () => void>();
-  const stopWatch = new AbortController();
-  const listed = await core.listSecretForAllNamespaces({ fieldSelector: "metadata.name=pull", limit: 1 });
-  const watching = watchOnce<V1Secret>(
-    cluster.kubeConfig(),
+  const stopWatch = await watchFromNow<V1Secret>(
+    cluster,
     "/api/v1/secrets",
-    {
-      resourceVersion: listed.metadata!.resourceVersion!,
-      fieldSelector: "metadata.name=pull",
-      timeoutSeconds: 3_600,
-      signal: stopWatch.signal,
-    },
+    { fieldSelector: "metadata.name=pull" },
+    () => core.listSecretForAllNamespaces({ fieldSelector: "metadata.name=pull", limit: 1 }),
     (event) => {
       if (event.type !== "ADDED") return;
       const ns = event.object.metadata?.namespace ?? "";
       if (!seen.has(ns)) seen.set(ns, performance.now());
       waiting.get(ns)?.();
     },
-  ).catch(() => undefined);
+  );
   const latencies: number[] = [];
   for (let i = 0; i < NEW_NAMESPACES; i++) {
     const name = `${prefix}-${i}`;
@@ -170,9 +164,35 @@ async function newNamespaceLatencies(cluster: Cluster, prefix: string): Promise<
     ]);
     latencies.push(seen.get(name)! - created);
   }
-  stopWatch.abort();
-  await watching;
+  await stopWatch();
   return latencies.sort((a, b) => a - b);
+}
+
+/** Watches path from now on (a one-item list gives the version) until the returned stop(). */
+async function watchFromNow<T extends KubernetesObject>(
+  cluster: Cluster,
+  path: string,
+  selector: { labelSelector?: string; fieldSelector?: string },
+  list: () => Promise<{ metadata?: { resourceVersion?: string } }>,
+  onEvent: (event: WatchEvent<T>) => void,
+): Promise<() => Promise<void>> {
+  const listed = await list();
+  const stop = new AbortController();
+  const watching = watchOnce<T>(
+    cluster.kubeConfig(),
+    path,
+    {
+      resourceVersion: listed.metadata!.resourceVersion!,
+      ...selector,
+      timeoutSeconds: 3_600,
+      signal: stop.signal,
+    },
+    onEvent,
+  ).catch(() => undefined);
+  return async () => {
+    stop.abort();
+    await watching;
+  };
 }
 
 /**
@@ -185,27 +205,16 @@ async function floorController(
   post: (namespace: string) => Promise<void>,
 ): Promise<{ stop: () => Promise<void> }> {
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
-  const listed = await core.listNamespace({ limit: 1 });
-  const stop = new AbortController();
-  const watching = watchOnce<KubernetesObject>(
-    cluster.kubeConfig(),
+  const stop = await watchFromNow<KubernetesObject>(
+    cluster,
     "/api/v1/namespaces",
-    {
-      resourceVersion: listed.metadata!.resourceVersion!,
-      labelSelector: "bench=yes",
-      timeoutSeconds: 3_600,
-      signal: stop.signal,
-    },
+    { labelSelector: "bench=yes" },
+    () => core.listNamespace({ limit: 1 }),
     (event) => {
       if (event.type === "ADDED") void post(event.object.metadata!.name!).catch(() => undefined);
     },
-  ).catch(() => undefined);
-  return {
-    stop: async () => {
-      stop.abort();
-      await watching;
-    },
-  };
+  );
+  return { stop };
 }
 
 async function main(): Promise<void> {
