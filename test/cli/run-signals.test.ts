@@ -1,31 +1,20 @@
 import { EventEmitter } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { runCommand } from "../../src/cli/commands.ts";
 import { captureLogger } from "../helpers/log.ts";
+import { writeRunConfig } from "./run-config.ts";
 
 describe("regcred run: signals during shutdown", () => {
   // On `process`, a signal with no listener takes Node's default action: the process dies with
   // 143 in the middle of releasing its Lease. A second SIGTERM comes from a process group
   // signalled directly and through a wrapper, or from Ctrl-C pressed twice.
   it("keeps its handlers until the stop is done, so a second SIGTERM cannot kill the shutdown", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "regcred-run-signals-"));
-    writeFileSync(path.join(dir, "pw"), "signals-test-password");
-    writeFileSync(
-      path.join(dir, "config.yaml"),
-      `registries:
-  - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { file: pw } }
-secrets:
-  - { name: pull, registries: [hub] }
-server: { port: 0, host: 127.0.0.1 }
-`,
-    );
+    const { dir, config } = writeRunConfig("signals-test-password");
     const signals = new EventEmitter();
     const { log, lines } = captureLogger("info");
     const exit = runCommand(
-      { config: path.join(dir, "config.yaml"), output: `dir:${path.join(dir, "out")}`, namespace: ["demo"] },
+      { config, output: `dir:${path.join(dir, "out")}`, namespace: ["demo"] },
       { stdout: () => {}, stderr: () => {}, log },
       signals,
     );

@@ -1,24 +1,14 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { writeRunConfig } from "./run-config.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
 describe("regcred run (real process)", () => {
   it("writes Secrets, serves /readyz, and exits 0 promptly on SIGTERM", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "regcred-run-"));
-    writeFileSync(path.join(dir, "pw"), "run-test-password-value");
-    writeFileSync(
-      path.join(dir, "config.yaml"),
-      `registries:
-  - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { file: pw } }
-secrets:
-  - { name: pull, registries: [hub] }
-server: { port: 0, host: 127.0.0.1 }
-`,
-    );
+    const { dir } = writeRunConfig("run-test-password-value");
     const child = spawn(
       path.join(root, "node_modules/.bin/tsx"),
       [
@@ -68,18 +58,7 @@ server: { port: 0, host: 127.0.0.1 }
   }, 40_000);
 
   it("serves /readyz (503) while its caches cannot sync, and exits 0 at once on SIGTERM during start-up", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "regcred-run-"));
-    writeFileSync(path.join(dir, "pw"), "run-test-password-value");
-    writeFileSync(
-      path.join(dir, "config.yaml"),
-      `registries:
-  - { name: hub, provider: static, registries: [docker.io], username: u, passwordFrom: { file: pw } }
-secrets:
-  - { name: pull, registries: [hub] }
-server: { port: 0, host: 127.0.0.1 }
-kubernetes: { events: false }
-`,
-    );
+    const { dir } = writeRunConfig("run-test-password-value", "kubernetes: { events: false }\n");
     // An API server that never answers: nothing listens on port 1.
     writeFileSync(
       path.join(dir, "kubeconfig"),
