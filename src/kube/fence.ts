@@ -51,11 +51,6 @@ export function fenceDown(): boolean {
   return current.getStore()?.aborted === true;
 }
 
-/** A request timeout, combined with the fence when there is one. */
-export function requestTimeout(ms: number): AbortSignal {
-  return requestDeadline(ms).signal;
-}
-
 /**
  * One request's signal: aborted by its timeout (a TimeoutError), the fence, or `also` (the
  * caller's); `done()` lets go of the timer and the listeners as soon as the request ends. A

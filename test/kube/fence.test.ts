@@ -8,7 +8,6 @@ import {
   LeadershipLost,
   requestSignal,
   requestDeadline,
-  requestTimeout,
 } from "../../src/kube/fence.ts";
 import { isRetryable } from "../../src/kube/client.ts";
 
@@ -16,7 +15,7 @@ describe("fence", () => {
   it("outside a fenced pass nothing is refused", () => {
     expect(requestSignal()).toBeUndefined();
     expect(fenceDown()).toBe(false);
-    expect(requestTimeout(1_000).aborted).toBe(false);
+    expect(requestDeadline(1_000).signal.aborted).toBe(false);
   });
 
   it("refuses every request after the signal aborts, across awaits and timers, and never retries", async () => {
@@ -43,7 +42,7 @@ describe("fence", () => {
   it("aborts a request in flight when leadership ends", async () => {
     const leading = new AbortController();
     await fenced(leading.signal, async () => {
-      const signal = requestTimeout(60_000);
+      const { signal } = requestDeadline(60_000);
       expect(signal.aborted).toBe(false);
       leading.abort(new LeadershipLost());
       expect(signal.aborted).toBe(true);
