@@ -19,7 +19,7 @@ export { registerSecret, registerAuth } from "../src/base/redact.ts";
 // What regcred stamps on its own Secrets (the mirror refuses to copy them).
 export { SECRET_TYPE, LABEL_MANAGED_BY, ANNOTATION_EXPIRES } from "../src/base/labels.ts";
 
-export { version } from "../src/base/version.ts";
+export { userAgent, version } from "../src/base/version.ts";
 
 // A mint must honour its signal, also around a library call that takes none.
 export { abortable } from "../src/base/abortable.ts";

@@ -1,5 +1,5 @@
 import { ProviderError, type FailureReason } from "../contract.ts";
-import { reasonFor, statusReason, version } from "../kit.ts";
+import { reasonFor, statusReason, userAgent } from "../kit.ts";
 import { githubErrorBody } from "./schema.ts";
 
 export type Fetch = typeof globalThis.fetch;
@@ -35,7 +35,7 @@ export interface GitHubRequest {
   signal: AbortSignal;
 }
 
-const USER_AGENT = `regcred/${version()}`;
+const USER_AGENT = userAgent();
 
 /**
  * One GitHub REST call. Resolves with any 2xx; every other outcome is a classified

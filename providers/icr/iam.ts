@@ -1,7 +1,7 @@
 import { ProviderError } from "../contract.ts";
 import { iamHttpError, iamTransportError } from "./errors.ts";
 import { TOKEN_PATH, iamTokenResponse } from "./schema.ts";
-import { registerSecret, version } from "../kit.ts";
+import { registerSecret, userAgent } from "../kit.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -24,7 +24,7 @@ export interface IamRequest {
   now: () => number;
 }
 
-const USER_AGENT = `regcred/${version()}`;
+const USER_AGENT = userAgent();
 
 /**
  * POST {endpoint}/identity/token, form-encoded, as IBM's SDKs send it. The expiry is IAM's:

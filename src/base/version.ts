@@ -15,3 +15,8 @@ export function version(): string {
   }
   return "0.0.0-unknown";
 }
+
+/** How regcred names itself in User-Agent headers (to the API server, GitHub, IBM IAM). */
+export function userAgent(): string {
+  return `regcred/${version()}`;
+}

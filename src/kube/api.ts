@@ -11,6 +11,7 @@ import type {
   V1ServiceAccountList,
 } from "@kubernetes/client-node";
 import { RawClient } from "./raw.ts";
+import { secretPath } from "./secrets/paths.ts";
 
 /** List options, with the API's own names (`continue`, not the generated client's `_continue`). */
 export interface ListQuery {
@@ -22,7 +23,7 @@ export interface ListQuery {
 
 const seg = encodeURIComponent;
 
-function query(q: ListQuery | Record<string, string | undefined> = {}): string {
+function query(q: ListQuery): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== "") params.set(k, String(v));
   const s = params.toString();
@@ -43,9 +44,7 @@ export class KubeApi {
   }
 
   readSecret(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret> {
-    return this.raw.call("GET", `/api/v1/namespaces/${seg(namespace)}/secrets/${seg(name)}`, undefined, {
-      signal,
-    });
+    return this.raw.call("GET", secretPath(namespace, name), undefined, { signal });
   }
 
   /** Secrets of one namespace, or of all when `namespace` is undefined. */

@@ -2,10 +2,10 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import tls from "node:tls";
-import { version } from "../base/version.ts";
+import { userAgent } from "../base/version.ts";
 import { fenceAtSocket } from "./fence.ts";
 
-export const USER_AGENT = `regcred/${version()}`;
+const USER_AGENT = userAgent();
 
 interface Connection {
   base: URL;
@@ -75,7 +75,7 @@ export interface SendOptions {
   signal: AbortSignal;
   /** A connection silent this long (no headers, no body bytes) is dropped. */
   idleMs: number;
-  /** No response headers this long after sending: dropped (default idleMs). */
+  /** No response headers this long after sending: dropped (unset, only idleMs applies). */
   headersMs?: number;
 }
 
