@@ -105,7 +105,7 @@ function residentBreakdown(pid: number): string {
     const anonymous = Number(/\nAnonymous:\s+(\d+) kB/.exec(block)?.[1] ?? 0) * 1024;
     anon += anonymous;
     file += rss - anonymous;
-    const name = /^\S+ \S+ \S+ \S+ \S+\s*(.*)/.exec(block)?.[1] || "anon";
+    const name = /^\S+ \S+ \S+ \S+ \S+[ \t]*(.*)/.exec(block)?.[1] || "anon";
     if (anonymous > 0) anonMaps.push({ size: anonymous, name });
   }
   anonMaps.sort((a, b) => b.size - a.size);
