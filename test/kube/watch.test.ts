@@ -1,8 +1,8 @@
 // The watch stream's framing: one JSON event per line, whatever the chunks the bytes arrive in.
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { kubeConfigFor } from "../helpers/kubeconfig.ts";
 import { watchOnce, type WatchEvent } from "../../src/kube/watch.ts";
 
 let server: Server | undefined;
@@ -19,20 +19,7 @@ async function serving(chunks: Buffer[]): Promise<KubeConfig> {
     res.end();
   });
   await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: "c",
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return kc;
+  return kubeConfigFor(server);
 }
 
 async function watched(kc: KubeConfig): Promise<Array<WatchEvent<KubernetesObject>>> {
@@ -55,8 +42,8 @@ describe("watchOnce", () => {
       { type: "DELETED", object: { metadata: { name: "c" } } },
     ];
     const bytes = Buffer.from(events.map((e) => JSON.stringify(e) + "\n").join("") + "\n");
-    // Cut inside the whale emoji (4 bytes), inside the long line, and keep the last three
-    // events (one of them after an empty line) in one chunk.
+    // Cut inside the whale emoji (4 bytes) and twice inside the long line; the last chunk
+    // starts at the long line's newline and holds the last two events and an empty line.
     const whale = bytes.indexOf(Buffer.from("🐳")) + 2;
     const cuts = [0, 5, whale, whale + 1, 20_000, 30_000, bytes.indexOf("BOOKMARK") - 10, bytes.length];
     const chunks = cuts.slice(1).map((end, i) => bytes.subarray(cuts[i], end));

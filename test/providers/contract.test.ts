@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ECRClient } from "@aws-sdk/client-ecr";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAILURE_REASONS, ProviderError, type Provider } from "../../providers/contract.ts";
 import { providerDefinitions } from "../../providers/index.ts";
@@ -18,6 +17,7 @@ import { createAcrProvider, defaultAcrClients } from "../../providers/acr/index.
 import { createEcrProvider } from "../../providers/ecr/index.ts";
 import { kubeClusterAccess } from "../../src/kube/cluster-access.ts";
 import { buildProvider } from "../helpers/provider-kit.ts";
+import { kubeConfigFor } from "../helpers/kubeconfig.ts";
 import { googleEnv } from "./gcr/metadata-server.ts";
 
 /** Accepts connections and never answers: only the signal ends a request to it. */
@@ -55,17 +55,6 @@ const redirectFetch =
 
 const jwt = (claims: object) =>
   ["{}", JSON.stringify(claims)].map((p) => Buffer.from(p).toString("base64url")).join(".") + ".sig";
-
-function kubeConfigFor(server: Server): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server: url(server), skipTLSVerify: true }],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return kc;
-}
 
 /** Each kind, built through its definition, talking to the given upstream. */
 const builders: Record<string, (upstream: () => Server) => Provider> = {
