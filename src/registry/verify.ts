@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseChallenge } from "./challenge.ts";
 import { authString, registerSecret } from "../base/redact.ts";
+import { nodeGet, type Answer, type HttpGet } from "./http-get.ts";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -27,6 +28,7 @@ export interface VerifyRequest {
   plainHttp?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** How the registry is asked instead of node:http(s): tests trust their own CAs with a fetch. */
   fetch?: Fetch;
 }
 
@@ -52,7 +54,7 @@ class Unreachable extends Error {}
  * repository when one is given) used on `/v2/` or the repository's tag list.
  */
 export async function verifyCredential(req: VerifyRequest): Promise<Verdict> {
-  const f = req.fetch ?? globalThis.fetch;
+  const send: HttpGet = req.fetch ? fromFetch(req.fetch) : nodeGet;
   const base = `${req.plainHttp ? "http" : "https"}://${req.host}`;
   const signal = AbortSignal.any([
     AbortSignal.timeout(req.timeoutMs ?? 10_000),
@@ -60,28 +62,18 @@ export async function verifyCredential(req: VerifyRequest): Promise<Verdict> {
   ]);
   const basic = `Basic ${authString(req.username, req.password)}`;
   const get = async (url: string, authorization?: string): Promise<Answer> => {
-    let res: Response;
+    let res: Answer;
     try {
-      res = await f(url, {
-        method: "GET",
+      res = await send(url, {
         headers: { ...(authorization ? { authorization } : {}), "user-agent": "regcred-verify" },
-        redirect: "follow",
         signal,
       });
     } catch (err) {
       if (req.signal?.aborted) throw err;
-      throw new Unreachable(`${new URL(url).host}: ${describe(err)}`);
+      throw new Unreachable(`${new URL(url).host}: ${describe(err, signal)}`);
     }
-    if (res.status >= 500) {
-      await res.body?.cancel();
-      throw new Unreachable(`${new URL(url).host} answered ${res.status}`);
-    }
-    // Bodies are small (a challenge, a token, a tag list) and read whole, so no socket is
-    // left half-consumed; a body that cannot be read is an unreachable registry.
-    const body = await res.text().catch((err: unknown) => {
-      throw new Unreachable(`${new URL(url).host}: ${describe(err)}`);
-    });
-    return { status: res.status, ok: res.ok, headers: res.headers, body };
+    if (res.status >= 500) throw new Unreachable(`${new URL(url).host} answered ${res.status}`);
+    return res;
   };
   const target = req.repository ? `${base}/v2/${req.repository}/tags/list` : `${base}/v2/`;
   const judge = (res: Answer, scheme: "bearer" | "basic", what: string): Verdict =>
@@ -119,11 +111,17 @@ export async function verifyCredential(req: VerifyRequest): Promise<Verdict> {
   }
 }
 
-interface Answer {
-  status: number;
-  ok: boolean;
-  headers: Headers;
-  body: string;
+/** A caller's fetch as an HttpGet; the body is read whole, so no socket is left half-consumed. */
+function fromFetch(f: Fetch): HttpGet {
+  return async (url, init) => {
+    const res = await f(url, {
+      method: "GET",
+      headers: init.headers,
+      redirect: "follow",
+      signal: init.signal,
+    });
+    return { status: res.status, ok: res.ok, headers: res.headers, body: await res.text() };
+  };
 }
 
 async function fetchToken(
@@ -158,7 +156,12 @@ function safeJson(text: string): unknown {
   }
 }
 
-function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+function describe(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return "timed out";
+  // fetch wraps the socket's error in `cause`; node:http(s) throws it as is.
+  const e = err as { code?: unknown; cause?: { code?: unknown; message?: string } };
+  const code = [e.cause?.code, e.code].find((c) => typeof c === "string");
+  return (
+    (code as string | undefined) ?? e.cause?.message ?? (err instanceof Error ? err.message : String(err))
+  );
 }
