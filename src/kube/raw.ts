@@ -1,7 +1,8 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeHttpError } from "./client.ts";
 import { requestDeadline } from "./fence.ts";
-import { readBody, requestHeaders, send } from "./transport.ts";
+import { readBody } from "../base/read-body.ts";
+import { requestHeaders, send } from "./transport.ts";
 
 /**
  * JSON over the shared connection pool (transport.ts): every call regcred makes, the Secret

@@ -121,14 +121,3 @@ export async function send(kc: KubeConfig, o: SendOptions): Promise<IncomingMess
     req.end(o.body);
   });
 }
-
-/** The whole body as text; a response broken off midway rejects (with the signal's reason). */
-export async function readBody(res: IncomingMessage, signal: AbortSignal): Promise<string> {
-  const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-  } catch (err) {
-    throw signal.aborted ? signal.reason : err;
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}

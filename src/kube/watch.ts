@@ -1,6 +1,7 @@
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { KubeHttpError } from "./client.ts";
-import { readBody, requestHeaders, send } from "./transport.ts";
+import { readBody } from "../base/read-body.ts";
+import { requestHeaders, send } from "./transport.ts";
 
 export type WatchEvent<T> =
   | { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T }
