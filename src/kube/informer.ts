@@ -22,9 +22,15 @@ export interface WatchedCacheOptions<T extends KubernetesObject = KubernetesObje
   /**
    * What the cache keeps of each object (client-go's TransformFunc): only what its readers
    * compare, so thousands of namespaces or ServiceAccounts do not sit in memory whole. It must
-   * keep metadata.name, namespace and resourceVersion.
+   * keep metadata.name, namespace and resourceVersion. `previous` is the version the cache
+   * holds of the same object, if any.
    */
-  transform?: (obj: T) => T;
+  transform?: (obj: T, previous: T | undefined) => T;
+  /**
+   * The watch's Accept header, when it should not be plain JSON: e.g. metadata only
+   * (`as=PartialObjectMetadata`). The list is the caller's own and asks for what it needs.
+   */
+  accept?: string;
   /**
    * Keep a per-namespace index, for list(namespace). Off, objects sit in one map: a cache of
    * one Secret name across 10,000 namespaces held 10,000 one-entry maps.
@@ -65,11 +71,11 @@ export function watchedCache<T extends KubernetesObject>(
 
   const keep = options.transform ?? ((obj: T) => obj);
   const upsert = (whole: T) => {
-    const obj = keep(whole);
+    const k = keyOf(whole.metadata?.namespace ?? "", whole.metadata?.name ?? "");
+    const found = objects.get(k);
+    const obj = keep(whole, found);
     const ns = obj.metadata?.namespace ?? "";
     const name = obj.metadata?.name ?? "";
-    const k = keyOf(ns, name);
-    const found = objects.get(k);
     if (found && found.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
     objects.set(k, obj);
     if (index) {
@@ -131,6 +137,7 @@ export function watchedCache<T extends KubernetesObject>(
             signal: stopper.signal,
             ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
             ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+            ...(options.accept ? { accept: options.accept } : {}),
           },
           (event: WatchEvent<T>) => {
             events++;

@@ -19,9 +19,10 @@ export class RawClient {
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
     body?: unknown,
-    opts: { contentType?: string; signal?: AbortSignal | undefined } = {},
+    opts: { contentType?: string; accept?: string; signal?: AbortSignal | undefined } = {},
   ): Promise<T> {
     const headers = await requestHeaders(this.kc);
+    if (opts.accept) headers.accept = opts.accept;
     if (body !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
     // Checked last, right before sending: see fence.ts.
     const { signal, done } = requestDeadline(this.timeoutMs, opts.signal);

@@ -12,6 +12,8 @@ export interface WatchRequest {
   resourceVersion: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** The Accept header, if not plain JSON (e.g. metadata only). */
+  accept?: string;
   /** The server ends the watch after this long (client-go asks for 5-10 minutes). */
   timeoutSeconds: number;
   signal: AbortSignal;
@@ -40,7 +42,7 @@ export async function watchOnce<T extends KubernetesObject>(
   const res = await send(kc, {
     method: "GET",
     path: `${path}?${query}`,
-    headers: await requestHeaders(kc),
+    headers: { ...(await requestHeaders(kc)), ...(req.accept ? { accept: req.accept } : {}) },
     signal: req.signal,
     // Bookmarks only come when the resource's version moves, so a quiet watch can be silent
     // for its whole life: only silence past the server's own deadline means a dead connection.

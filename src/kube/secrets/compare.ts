@@ -8,6 +8,7 @@ export const FIELD_MANAGER = "regcred";
 const DIGESTED = Symbol("digested");
 const OWNED = Symbol("owned by regcred's apply");
 const digests = new WeakMap<object, string>();
+const contents = new WeakMap<object, Content>();
 
 interface Owned {
   readonly labels: readonly string[];
@@ -33,10 +34,12 @@ export function compact(secret: V1Secret): V1Secret {
   if (meta?.labels) internValues(meta.labels);
   if (meta?.annotations) internValues(meta.annotations);
   if (secret.type) secret.type = intern(secret.type);
+  // A whole Secret always has a type (the API server defaults it); a metadata-only one has
+  // neither type nor data, and gets its content from the store (withContent).
   const data = secret.data;
-  if (data && !(DIGESTED in secret)) {
-    for (const [k, v] of Object.entries(data)) data[k] = intern(digest(v));
-    Object.defineProperty(secret, DIGESTED, { value: true });
+  if (!(DIGESTED in secret) && (data || secret.type !== undefined)) {
+    if (data) for (const [k, v] of Object.entries(data)) data[k] = intern(digest(v));
+    Object.defineProperty(secret, DIGESTED, { value: true, configurable: true });
   }
   return secret;
 }
@@ -88,6 +91,41 @@ function collectOwned(entries: readonly V1ManagedFieldsEntry[]): { labels: strin
     }
   }
   return owned;
+}
+
+/**
+ * What the store keeps of a Secret besides its metadata: its type and its data as digests. A
+ * metadata-only watch event or write response carries neither (see SecretStore).
+ */
+export interface Content {
+  readonly type: string | undefined;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** The content of a compacted Secret, or undefined if it came without any (metadata only). */
+export function contentOf(secret: V1Secret): Content | undefined {
+  return DIGESTED in secret ? { type: secret.type, data: secret.data ?? {} } : undefined;
+}
+
+/** Gives a metadata-only Secret its content, already digested (shared, never mutated). */
+export function withContent(secret: V1Secret, content: Content): V1Secret {
+  if (content.type !== undefined) secret.type = content.type;
+  secret.data = content.data as Record<string, string>;
+  Object.defineProperty(secret, DIGESTED, { value: true, configurable: true });
+  return secret;
+}
+
+/** What a write of this desired Secret leaves in the cluster's copy, as the store compares it. */
+export function desiredContent(secret: DesiredSecret): Content {
+  let c = contents.get(secret.body);
+  if (!c || c.type !== secret.type) {
+    c = Object.freeze({
+      type: secret.type,
+      data: Object.freeze({ ".dockerconfigjson": bodyDigest(secret) }),
+    });
+    contents.set(secret.body, c);
+  }
+  return c;
 }
 
 function digest(value: string): string {

@@ -4,9 +4,9 @@ import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET, type DesiredSecret } fr
 import { secretManifest, type SecretManifest } from "../../output/manifest.ts";
 import { withRetry } from "../client.ts";
 import { RawClient } from "../raw.ts";
-import { FIELD_MANAGER } from "./compare.ts";
+import { FIELD_MANAGER, desiredContent } from "./compare.ts";
 import { secretPath } from "./paths.ts";
-import type { SecretStore } from "./store.ts";
+import { METADATA_ONLY, type SecretStore } from "./store.ts";
 
 /** The manager of the create request, which carries only fields no regcred Secret ever loses. */
 export const CREATE_MANAGER = "regcred-create";
@@ -14,7 +14,8 @@ export const CREATE_MANAGER = "regcred-create";
 /**
  * The three writes regcred makes to a Secret, each with a precondition that keeps it from
  * touching a Secret it did not see: create (POST, 409 if one appeared meanwhile), apply (the
- * UID seen), delete (the UID seen). What the API server answers goes into the store.
+ * UID seen), delete (the UID seen). What the API server answers (metadata only: the store
+ * knows what was sent) goes into the store.
  *
  * Server-side apply cannot create without the risk of clobbering: it has no create-only
  * precondition (a `metadata.uid` in an apply body is a precondition on an existing object, but
@@ -38,48 +39,55 @@ export class SecretWriter {
 
   /** POSTs the Secret; a 409 (someone created it since the cache looked) is thrown to the caller. */
   async create(secret: DesiredSecret): Promise<V1Secret> {
-    const created = await withRetry(
-      `create Secret ${secret.namespace}/${secret.name}`,
-      () =>
-        this.raw.call<V1Secret>(
-          "POST",
-          `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
-          creationManifest(secret),
-        ),
-      { log: this.log },
+    return this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
+      withRetry(
+        `create Secret ${secret.namespace}/${secret.name}`,
+        () =>
+          this.raw.call<V1Secret>(
+            "POST",
+            `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
+            creationManifest(secret),
+            { accept: METADATA_ONLY },
+          ),
+        { log: this.log },
+      ),
     );
-    this.store.wrote(created);
-    return created;
   }
 
   /** Applies the whole Secret over `seen`, and only over it: its UID is the precondition. */
   async apply(secret: DesiredSecret, seen: V1Secret): Promise<void> {
     const manifest = secretManifest(secret);
     const body = { ...manifest, metadata: { ...manifest.metadata, uid: seen.metadata!.uid! } };
-    const applied = await withRetry(
-      `apply Secret ${secret.namespace}/${secret.name}`,
-      () =>
-        this.raw.call<V1Secret>(
-          "PATCH",
-          `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
-          body,
-          // JSON is YAML: server-side apply takes it as is.
-          { contentType: "application/apply-patch+yaml" },
-        ),
-      { log: this.log },
+    await this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
+      withRetry(
+        `apply Secret ${secret.namespace}/${secret.name}`,
+        () =>
+          this.raw.call<V1Secret>(
+            "PATCH",
+            `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
+            body,
+            // JSON is YAML: server-side apply takes it as is.
+            { contentType: "application/apply-patch+yaml", accept: METADATA_ONLY },
+          ),
+        { log: this.log },
+      ),
     );
-    this.store.wrote(applied);
   }
 
   /** Deletes the Secret if it is still the one with that UID. */
   async remove(namespace: string, name: string, uid: string): Promise<void> {
-    await this.raw.call("DELETE", secretPath(namespace, name), { preconditions: { uid } });
+    await this.raw.call(
+      "DELETE",
+      secretPath(namespace, name),
+      { preconditions: { uid } },
+      { accept: METADATA_ONLY },
+    );
     this.store.forget(namespace, name);
   }
 
   /** Reads the Secret from the API server (after a 409 on create: who made it?). */
-  read(namespace: string, name: string): Promise<V1Secret> {
-    return this.raw.call<V1Secret>("GET", secretPath(namespace, name));
+  async read(namespace: string, name: string): Promise<V1Secret> {
+    return this.store.read(await this.raw.call<V1Secret>("GET", secretPath(namespace, name)));
   }
 }
 

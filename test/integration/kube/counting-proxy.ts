@@ -16,8 +16,19 @@ export interface SeenRequest {
   query: URLSearchParams;
   watch: boolean;
   status?: number;
+  /** The Accept header the client sent. */
+  accept?: string;
+  /** Whether the answer carried a `data` field: a whole object, a list item, a watch event's. */
+  carriedData: boolean;
   /** Watch responses: each event's type and resourceVersion, in order. */
   events: Array<{ type: string; resourceVersion?: string; code?: number }>;
+}
+
+/** Whether a decoded answer (an object, a list, a watch event) holds an object with `data`. */
+function hasData(body: unknown): boolean {
+  if (typeof body !== "object" || body === null) return false;
+  const o = body as { data?: unknown; items?: unknown[]; object?: unknown };
+  return o.data !== undefined || (o.items ?? []).some(hasData) || hasData(o.object);
 }
 
 export class CountingProxy {
@@ -40,6 +51,8 @@ export class CountingProxy {
         path: url.pathname,
         query: url.searchParams,
         watch: url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1",
+        ...(req.headers.accept ? { accept: req.headers.accept } : {}),
+        carriedData: false,
         events: [],
       };
       self.proxy!.requests.push(seen);
@@ -56,6 +69,15 @@ export class CountingProxy {
           seen.status = up.statusCode;
           res.writeHead(up.statusCode ?? 502, up.headers);
           if (!seen.watch) {
+            const chunks: Buffer[] = [];
+            up.on("data", (c: Buffer) => chunks.push(c));
+            up.on("end", () => {
+              try {
+                seen.carriedData = hasData(JSON.parse(Buffer.concat(chunks).toString()));
+              } catch {
+                // not JSON
+              }
+            });
             up.pipe(res);
             return;
           }
@@ -73,6 +95,7 @@ export class CountingProxy {
                     type: string;
                     object?: { code?: number; metadata?: { resourceVersion?: string } };
                   };
+                  if (hasData(ev)) seen.carriedData = true;
                   seen.events.push({
                     type: ev.type,
                     ...(ev.object?.metadata?.resourceVersion
