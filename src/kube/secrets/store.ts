@@ -221,6 +221,9 @@ export class SecretStore {
           this.emit(type, cached);
           return;
         }
+        // A later write of ours is answered already (the watch is behind both): its event
+        // is coming, and that one is resolved from what was written.
+        if (known && newer(known, cached)) return;
         // Read only when no write of ours began meanwhile (its answer may be the version).
         if (this.writes.has(k)) continue;
         try {
