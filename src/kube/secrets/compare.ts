@@ -7,7 +7,7 @@ export const FIELD_MANAGER = "regcred";
 
 const DIGESTED = Symbol("digested");
 const OWNED = Symbol("owned by regcred's apply");
-const digests = new WeakMap<object, string>();
+/** Per desired body: what writing it leaves (its digest computed once per rotation). */
 const contents = new WeakMap<object, Content>();
 
 interface Owned {
@@ -102,9 +102,14 @@ export interface Content {
   readonly data: Readonly<Record<string, string>>;
 }
 
+/** Whether a compacted Secret has its content; a metadata-only one has not (yet). */
+export function hasContent(secret: V1Secret): boolean {
+  return DIGESTED in secret;
+}
+
 /** The content of a compacted Secret, or undefined if it came without any (metadata only). */
 export function contentOf(secret: V1Secret): Content | undefined {
-  return DIGESTED in secret ? { type: secret.type, data: secret.data ?? {} } : undefined;
+  return hasContent(secret) ? { type: secret.type, data: secret.data ?? {} } : undefined;
 }
 
 /** Gives a metadata-only Secret its content, already digested (shared, never mutated). */
@@ -118,10 +123,11 @@ export function withContent(secret: V1Secret, content: Content): V1Secret {
 /** What a write of this desired Secret leaves in the cluster's copy, as the store compares it. */
 export function desiredContent(secret: DesiredSecret): Content {
   let c = contents.get(secret.body);
-  if (!c || c.type !== secret.type) {
+  if (!c) {
+    // The type is the same for every desired Secret (SECRET_TYPE): the body decides the rest.
     c = Object.freeze({
       type: secret.type,
-      data: Object.freeze({ ".dockerconfigjson": bodyDigest(secret) }),
+      data: Object.freeze({ ".dockerconfigjson": digest(secret.body.data) }),
     });
     contents.set(secret.body, c);
   }
@@ -132,22 +138,14 @@ function digest(value: string): string {
   return `sha256:${createHash("sha256").update(value).digest("base64")}`;
 }
 
-function bodyDigest(secret: DesiredSecret): string {
-  let d = digests.get(secret.body);
-  if (!d) {
-    d = digest(secret.body.data);
-    digests.set(secret.body, d);
-  }
-  return d;
-}
-
 /**
  * Whether the live Secret already holds exactly what regcred would write: its data, its labels
  * and annotations, and none that regcred applied before and wants no more.
  */
 export function matches(live: V1Secret, secret: DesiredSecret): boolean {
   if (live.type !== secret.type) return false;
-  if (compact(live).data?.[".dockerconfigjson"] !== bodyDigest(secret)) return false;
+  if (compact(live).data?.[".dockerconfigjson"] !== desiredContent(secret).data[".dockerconfigjson"])
+    return false;
   const labels = live.metadata?.labels ?? {};
   for (const [k, v] of Object.entries(secret.body.labels)) if (labels[k] !== v) return false;
   const annotations = live.metadata?.annotations ?? {};

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { KubeApi } from "../api.ts";
 import { messageOf, statusOf } from "../client.ts";
 import { listInPages, watchedCache, type WatchedCache } from "../informer.ts";
-import { compact, contentOf, newer, withContent, type Content } from "./compare.ts";
+import { compact, contentOf, hasContent, newer, withContent, type Content } from "./compare.ts";
 import { key } from "./paths.ts";
 
 const PAGE = 250;
@@ -110,7 +110,7 @@ export class SecretStore {
    */
   current(namespace: string, name: string): V1Secret | undefined {
     const cached = this.caches.get(name)?.get(name, namespace);
-    const seen = cached && contentOf(cached) ? cached : undefined;
+    const seen = cached && hasContent(cached) ? cached : undefined;
     const k = key(namespace, name);
     const ours = this.known.get(k);
     if (!ours) return seen;
@@ -152,7 +152,7 @@ export class SecretStore {
   private wrote(obj: V1Secret, content: Content): V1Secret {
     compact(obj);
     // An API server that ignored METADATA_ONLY sent the whole object: its own content stands.
-    if (!contentOf(obj)) withContent(obj, content);
+    if (!hasContent(obj)) withContent(obj, content);
     return this.remember(obj);
   }
 
@@ -166,16 +166,14 @@ export class SecretStore {
   /** The watch cache's transform: gives a metadata-only event the content it can. */
   private take(obj: V1Secret, previous: V1Secret | undefined): V1Secret {
     compact(obj);
-    if (contentOf(obj)) return obj; // whole, from the list
+    if (hasContent(obj)) return obj; // whole, from the list
     const known = this.known.get(key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? ""));
     if (known && sameVersion(known, obj)) return withContent(obj, contentOf(known)!);
-    if (previous && sameVersion(previous, obj) && !this.stale.has(previous)) {
-      return withContent(obj, contentOf(previous)!);
-    }
     // Until it is read, the same Secret (same UID) keeps its last known content: a write
     // compared against it is one the coming drift event corrects; type never changes by UID.
+    // (An event repeating the cached version is dropped by the cache after this.)
     const carried =
-      previous?.metadata?.uid === obj.metadata?.uid && previous ? contentOf(previous) : undefined;
+      previous && previous.metadata?.uid === obj.metadata?.uid ? contentOf(previous) : undefined;
     if (carried) withContent(obj, carried);
     this.stale.add(obj);
     return obj;

@@ -38,19 +38,13 @@ export class SecretWriter {
   }
 
   /** POSTs the Secret; a 409 (someone created it since the cache looked) is thrown to the caller. */
-  async create(secret: DesiredSecret): Promise<V1Secret> {
-    return this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
-      withRetry(
-        `create Secret ${secret.namespace}/${secret.name}`,
-        () =>
-          this.raw.call<V1Secret>(
-            "POST",
-            `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
-            creationManifest(secret),
-            { accept: METADATA_ONLY },
-          ),
-        { log: this.log },
-      ),
+  create(secret: DesiredSecret): Promise<V1Secret> {
+    return this.write(
+      secret,
+      "create",
+      "POST",
+      `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
+      creationManifest(secret),
     );
   }
 
@@ -58,17 +52,34 @@ export class SecretWriter {
   async apply(secret: DesiredSecret, seen: V1Secret): Promise<void> {
     const manifest = secretManifest(secret);
     const body = { ...manifest, metadata: { ...manifest.metadata, uid: seen.metadata!.uid! } };
-    await this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
+    await this.write(
+      secret,
+      "apply",
+      "PATCH",
+      `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
+      body,
+      // JSON is YAML: server-side apply takes it as is.
+      "application/apply-patch+yaml",
+    );
+  }
+
+  /** One write that leaves the desired content, retried, its metadata-only answer to the store. */
+  private write(
+    secret: DesiredSecret,
+    verb: "create" | "apply",
+    method: "POST" | "PATCH",
+    path: string,
+    body: object,
+    contentType?: string,
+  ): Promise<V1Secret> {
+    return this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
       withRetry(
-        `apply Secret ${secret.namespace}/${secret.name}`,
+        `${verb} Secret ${secret.namespace}/${secret.name}`,
         () =>
-          this.raw.call<V1Secret>(
-            "PATCH",
-            `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
-            body,
-            // JSON is YAML: server-side apply takes it as is.
-            { contentType: "application/apply-patch+yaml", accept: METADATA_ONLY },
-          ),
+          this.raw.call<V1Secret>(method, path, body, {
+            accept: METADATA_ONLY,
+            ...(contentType ? { contentType } : {}),
+          }),
         { log: this.log },
       ),
     );
