@@ -22,6 +22,10 @@ ENV NODE_ENV=production
 # A small young generation: V8 otherwise keeps tens of MB of it committed (see the chart's
 # nodeOptions, which also caps the old space).
 ENV NODE_OPTIONS=--max-semi-space-size=2
+# At most two malloc arenas: glibc gives each thread that allocates (V8's GC and compiler
+# workers, libuv's pool) an arena of its own, and each kept a few MB of freed memory resident
+# (at 1,000 namespaces, 3-6 MB of the daemon's; npm run bench:fanout).
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Owned by root and read-only to the runtime user; nothing is written at run time, so the
 # chart's readOnlyRootFilesystem holds.

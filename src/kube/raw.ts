@@ -2,7 +2,12 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeHttpError } from "./client.ts";
 import { requestDeadline } from "./fence.ts";
 import { readBody } from "../base/read-body.ts";
-import { requestHeaders, send } from "./transport.ts";
+import { requestHeaders, send, type RequestBody } from "./transport.ts";
+
+/** A JSON body serialized ahead of the call (see transport.ts RequestBody): sent as it is. */
+export class SerializedJson {
+  constructor(readonly parts: Exclude<RequestBody, string>) {}
+}
 
 /**
  * JSON over the shared connection pool (transport.ts): every call regcred makes, the Secret
@@ -31,7 +36,9 @@ export class RawClient {
         method,
         path,
         headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(body === undefined
+          ? {}
+          : { body: body instanceof SerializedJson ? body.parts : JSON.stringify(body) }),
         signal,
         idleMs: this.timeoutMs,
       });

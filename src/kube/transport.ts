@@ -66,12 +66,25 @@ export async function requestHeaders(kc: KubeConfig): Promise<Record<string, str
   return headers;
 }
 
+/**
+ * A request body: text, or parts sent one after another. A part shared by many requests (a
+ * Secret's data, the same in every namespace) is serialized once and not copied for each.
+ */
+export type RequestBody = string | readonly (string | Uint8Array)[];
+
+function byteLength(body: RequestBody): number {
+  if (typeof body === "string") return Buffer.byteLength(body);
+  let n = 0;
+  for (const part of body) n += typeof part === "string" ? Buffer.byteLength(part) : part.byteLength;
+  return n;
+}
+
 export interface SendOptions {
   method: string;
   /** Path and query, from the API root: `/api/v1/...`. */
   path: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: RequestBody;
   signal: AbortSignal;
   /** A connection silent this long (no headers, no body bytes) is dropped. */
   idleMs: number;
@@ -95,8 +108,7 @@ export async function send(kc: KubeConfig, o: SendOptions): Promise<IncomingMess
         port: base.port || undefined,
         path: base.pathname.replace(/\/$/, "") + o.path,
         method: o.method,
-        headers:
-          o.body === undefined ? o.headers : { ...o.headers, "content-length": Buffer.byteLength(o.body) },
+        headers: o.body === undefined ? o.headers : { ...o.headers, "content-length": byteLength(o.body) },
         agent,
         signal: o.signal,
       },
@@ -118,6 +130,11 @@ export async function send(kc: KubeConfig, o: SendOptions): Promise<IncomingMess
       reject(o.signal.aborted ? o.signal.reason : err);
     });
     fenceAtSocket(req);
-    req.end(o.body);
+    if (typeof o.body === "string" || o.body === undefined) req.end(o.body);
+    else {
+      // Written in one tick: node:http corks the socket, so the parts leave as one write.
+      for (const part of o.body) req.write(part);
+      req.end();
+    }
   });
 }

@@ -24,7 +24,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describeShipped, shippedNode } from "../helpers/shipped-node.ts";
+import { describeShipped, shippedEnv, shippedNode } from "../helpers/shipped-node.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 import { managedSecretNames, rbacManifests } from "../../src/kube/rbac.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -117,12 +117,22 @@ function residentBreakdown(pid: number): string {
 }
 
 /**
- * What ships (the image's node flags, the chart's NODE_OPTIONS), unless BENCH_DAEMON_NODE_ARGS
- * or BENCH_DAEMON_NODE_OPTIONS say otherwise (to measure a flag before shipping it).
+ * What ships (the image's node flags and environment, the chart's NODE_OPTIONS), unless
+ * BENCH_DAEMON_NODE_ARGS, BENCH_DAEMON_NODE_OPTIONS or BENCH_DAEMON_ENV ("K=V K=V", over the
+ * image's) say otherwise (to measure a setting before shipping it).
  */
 const shipped = {
   args: process.env.BENCH_DAEMON_NODE_ARGS?.split(" ").filter(Boolean) ?? shippedNode().args,
   nodeOptions: process.env.BENCH_DAEMON_NODE_OPTIONS ?? shippedNode().nodeOptions,
+  imageEnv: {
+    ...shippedNode().imageEnv,
+    ...Object.fromEntries(
+      (process.env.BENCH_DAEMON_ENV ?? "")
+        .split(" ")
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    ),
+  },
 };
 
 /** The q-quantile of sorted values. */
@@ -271,7 +281,7 @@ log: { level: warn }
         cwd: root,
         stdio: ["ignore", "ignore", "pipe"],
         // What ships: the chart's nodeOptions, unless the environment overrides them.
-        env: { ...process.env, NODE_OPTIONS: shipped.nodeOptions },
+        env: { ...process.env, ...shippedEnv(shipped) },
       },
     );
     let stderr = "";

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { describeShipped, shippedNode } from "../helpers/shipped-node.ts";
+import { describeShipped, shippedEnv, shippedNode } from "../helpers/shipped-node.ts";
 import { startCluster, type Cluster } from "../rig/cluster.ts";
 import { forEachLimit } from "../../src/kube/limit.ts";
 
@@ -115,7 +115,7 @@ server: { port: 0, host: 127.0.0.1 }
   const child = spawn(node, [...shippedNode().args, entry, ...args], {
     cwd: root,
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, ...cloudEnv, NODE_OPTIONS: shippedNode().nodeOptions },
+    env: { ...process.env, ...cloudEnv, ...shippedEnv(shippedNode()) },
   });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
-import { shippedNode } from "../helpers/shipped-node.ts";
+import { shippedEnv, shippedNode } from "../helpers/shipped-node.ts";
 import { find, parsePrometheus } from "../helpers/prom.ts";
 import type { ApiProxy } from "./api-proxy.ts";
 
@@ -56,7 +56,7 @@ export async function startReplica(opts: {
     {
       cwd: opts.root,
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NODE_OPTIONS: shippedNode().nodeOptions },
+      env: { ...process.env, ...shippedEnv(shippedNode()) },
     },
   );
   let head = "";

@@ -3,9 +3,10 @@ import type { Logger } from "pino";
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_TARGET, type DesiredSecret } from "../../engine/plan.ts";
 import { secretManifest, type SecretManifest } from "../../output/manifest.ts";
 import { withRetry } from "../client.ts";
-import { RawClient } from "../raw.ts";
+import { RawClient, type SerializedJson } from "../raw.ts";
 import { FIELD_MANAGER, desiredContent } from "./compare.ts";
 import { secretPath } from "./paths.ts";
+import { secretRequestBody } from "./request-body.ts";
 import { METADATA_ONLY, type SecretStore } from "./store.ts";
 
 /** The manager of the create request, which carries only fields no regcred Secret ever loses. */
@@ -44,7 +45,7 @@ export class SecretWriter {
       "create",
       "POST",
       `/api/v1/namespaces/${encodeURIComponent(secret.namespace)}/secrets?fieldManager=${CREATE_MANAGER}`,
-      creationManifest(secret),
+      secretRequestBody(creationManifest(secret), secret.body),
     );
   }
 
@@ -57,7 +58,7 @@ export class SecretWriter {
       "apply",
       "PATCH",
       `${secretPath(secret.namespace, secret.name)}?fieldManager=${FIELD_MANAGER}&force=true`,
-      body,
+      secretRequestBody(body, secret.body),
       // JSON is YAML: server-side apply takes it as is.
       "application/apply-patch+yaml",
     );
@@ -69,7 +70,7 @@ export class SecretWriter {
     verb: "create" | "apply",
     method: "POST" | "PATCH",
     path: string,
-    body: object,
+    body: SerializedJson,
     contentType?: string,
   ): Promise<V1Secret> {
     return this.store.write(secret.namespace, secret.name, desiredContent(secret), () =>
