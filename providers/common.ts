@@ -1,4 +1,5 @@
-import { z } from "zod";
+// zod/mini straight from the package, as every provider imports it: see kit.ts.
+import * as z from "zod/mini";
 import type { SecretReader, SecretRef } from "./contract.ts";
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
@@ -13,26 +14,37 @@ export function isLoopbackHost(hostname: string): boolean {
  * Whatever it names receives a token, so mistakes fail at load time.
  */
 export function baseUrl(options: { example: string; https: string; httpLoopback?: boolean }) {
-  return z.string().transform((text, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      ctx.addIssue({ code: "custom", message: `expected a URL such as ${options.example}` });
-      return z.NEVER;
-    }
-    const httpLoopback =
-      options.httpLoopback === true && url.protocol === "http:" && isLoopbackHost(url.hostname);
-    if (url.protocol !== "https:" && !httpLoopback) {
-      ctx.addIssue({ code: "custom", message: options.https });
-      return z.NEVER;
-    }
-    if (url.username || url.password || url.search || url.hash) {
-      ctx.addIssue({ code: "custom", message: "expected a URL without credentials, query or fragment" });
-      return z.NEVER;
-    }
-    return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
-  });
+  return z.pipe(
+    z.string(),
+    z.transform((text: string, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        ctx.issues.push({
+          code: "custom",
+          message: `expected a URL such as ${options.example}`,
+          input: text,
+        });
+        return z.NEVER;
+      }
+      const httpLoopback =
+        options.httpLoopback === true && url.protocol === "http:" && isLoopbackHost(url.hostname);
+      if (url.protocol !== "https:" && !httpLoopback) {
+        ctx.issues.push({ code: "custom", message: options.https, input: text });
+        return z.NEVER;
+      }
+      if (url.username || url.password || url.search || url.hash) {
+        ctx.issues.push({
+          code: "custom",
+          message: "expected a URL without credentials, query or fragment",
+          input: text,
+        });
+        return z.NEVER;
+      }
+      return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+    }),
+  );
 }
 
 /** Watches every configured secret reference; the returned function stops them all. */

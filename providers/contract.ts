@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { ZodMiniType } from "zod/mini";
 import type { Logger } from "pino";
 import type { V1Secret } from "@kubernetes/client-node";
 
@@ -93,7 +93,7 @@ export interface ProviderContext {
  */
 export interface ProviderDefinition<Settings extends { name: string; provider: string }> {
   kind: Settings["provider"];
-  schema: z.ZodType<Settings>;
+  schema: ZodMiniType<Settings>;
   create(settings: Settings, ctx: ProviderContext): Provider;
   /**
    * Credential lifetimes the settings fix in advance (e.g. a configured password lifetime), with

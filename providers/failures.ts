@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { ZodMiniType, core, output } from "zod/mini";
 import { ProviderError, type FailureReason } from "./contract.ts";
 import { networkCode } from "./network.ts";
 
@@ -77,12 +77,12 @@ export function parseJson(text: string): unknown {
  * path and expectation only: an answer that fails to parse may still hold a token, and its
  * values never reach a message.
  */
-export function parseAnswer<S extends z.ZodType>(
+export function parseAnswer<S extends ZodMiniType>(
   schema: S,
   body: unknown,
   what: string,
   options: { requestId?: string | undefined } = {},
-): z.output<S> {
+): output<S> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.slice(0, 3).map(describeIssue).join("; ");
@@ -97,7 +97,7 @@ export function invalidResponse(message: string, options: { requestId?: string |
   );
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: core.$ZodIssue): string {
   const where = issue.path.length > 0 ? issue.path.map(String).join(".") : "the body";
   if (issue.code === "invalid_type") return `${where}: expected ${issue.expected}`;
   if (issue.code === "too_small" || issue.code === "too_big") return `${where}: out of range`;

@@ -41,3 +41,7 @@ export { networkCode, isNetworkCode } from "./network.ts";
 
 // What two or more providers would otherwise write twice.
 export { baseUrl, isLoopbackHost, watchRefs } from "./common.ts";
+
+// Schemas: providers import zod/mini themselves (a namespace passed through here would keep all
+// of zod in the bundle); the English messages come with the building blocks above, which load
+// src/base/zod.ts before any provider schema exists.

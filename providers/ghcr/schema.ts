@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { baseUrl, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const GITHUB_API = "https://api.github.com";
@@ -18,90 +18,104 @@ const apiUrl = baseUrl({
 // (the installation's owner is implied), so "owner/repo" is a mistake worth naming.
 const repositoryName = z
   .string()
-  .regex(
-    /^[A-Za-z0-9._-]{1,100}$/,
-    'expected a repository name without its owner, e.g. "api" not "acme/api"',
+  .check(
+    z.regex(
+      /^[A-Za-z0-9._-]{1,100}$/,
+      'expected a repository name without its owner, e.g. "api" not "acme/api"',
+    ),
   );
 
 const app = z
   .strictObject({
     /** The App's numeric ID, or its client ID (Iv1.… / Iv23…): either is accepted as the JWT `iss`. */
-    appId: z
-      .union([z.number().int().positive(), z.string().regex(/^\d+$/, "expected a numeric App ID")])
-      .optional(),
-    clientId: z
-      .string()
-      .regex(/^Iv[A-Za-z0-9.]+$/, 'expected a GitHub App client ID such as "Iv23liAbCdEf..."')
-      .optional(),
+    appId: z.optional(
+      z.union([
+        z.number().check(z.int(), z.positive()),
+        z.string().check(z.regex(/^\d+$/, "expected a numeric App ID")),
+      ]),
+    ),
+    clientId: z.optional(
+      z
+        .string()
+        .check(z.regex(/^Iv[A-Za-z0-9.]+$/, 'expected a GitHub App client ID such as "Iv23liAbCdEf..."')),
+    ),
     installationId: z.union([
-      z.number().int().positive(),
-      z.string().regex(/^\d+$/, "expected a numeric installation ID"),
+      z.number().check(z.int(), z.positive()),
+      z.string().check(z.regex(/^\d+$/, "expected a numeric installation ID")),
     ]),
     privateKeyFrom: secretRef,
     privateKey: forbiddenInline("privateKeyFrom"),
     /** Narrow the token to these repositories of the installation (at most 500). */
-    repositories: z.array(repositoryName).min(1).max(500).optional(),
+    repositories: z.optional(z.array(repositoryName).check(z.minLength(1), z.maxLength(500))),
   })
-  .superRefine((a, ctx) => {
-    if ((a.appId === undefined) === (a.clientId === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["appId"], message: "expected exactly one of appId or clientId" });
-    }
-  });
+  .check(
+    z.superRefine((a, ctx) => {
+      if ((a.appId === undefined) === (a.clientId === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["appId"],
+          message: "expected exactly one of appId or clientId",
+        });
+      }
+    }),
+  );
 
 export const ghcrSchema = registryEntry("ghcr", {
   /** REST API base; GitHub Enterprise Server: https://HOST/api/v3. */
-  apiUrl: apiUrl.default(GITHUB_API),
+  apiUrl: z._default(apiUrl, GITHUB_API),
   /** Auth keys to write; default ghcr.io (github.com) or containers.HOST (GitHub Enterprise Server). */
-  registries: z.array(registryKey).min(1, "expected at least one registry host").optional(),
+  registries: z.optional(z.array(registryKey).check(z.minLength(1, "expected at least one registry host"))),
   // PAT mode (the default).
-  username: z.string().min(1).optional(),
-  usernameFrom: secretRef.optional(),
-  tokenFrom: secretRef.optional(),
+  username: z.optional(z.string().check(z.minLength(1))),
+  usernameFrom: z.optional(secretRef),
+  tokenFrom: z.optional(secretRef),
   token: forbiddenInline("tokenFrom"),
   password: forbiddenInline("tokenFrom"),
   /**
    * Ask the GitHub API about the PAT on each refresh (expiry, scopes, revocation). Turn off only
    * where the cluster reaches the registry but not the API: the PAT is then used unchecked.
    */
-  verify: z.boolean().default(true),
+  verify: z._default(z.boolean(), true),
   // App mode (opt-in).
-  app: app.optional(),
-}).superRefine((entry, ctx) => {
-  if (entry.app) {
-    for (const key of ["tokenFrom", "username", "usernameFrom"] as const) {
-      if (entry[key] !== undefined) {
+  app: z.optional(app),
+}).check(
+  z.superRefine((entry, ctx) => {
+    if (entry.app) {
+      for (const key of ["tokenFrom", "username", "usernameFrom"] as const) {
+        if (entry[key] !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `not used in App mode (the username is x-access-token): remove ${key} or app`,
+          });
+        }
+      }
+    } else {
+      if (entry.tokenFrom === undefined) {
         ctx.addIssue({
           code: "custom",
-          path: [key],
-          message: `not used in App mode (the username is x-access-token): remove ${key} or app`,
+          path: ["tokenFrom"],
+          message:
+            "expected tokenFrom: { file: PATH } or { env: NAME } (a classic PAT), or an app: block for App mode",
+        });
+      }
+      if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["username"],
+          message: "expected exactly one of username or usernameFrom",
         });
       }
     }
-  } else {
-    if (entry.tokenFrom === undefined) {
+    if (entry.registries === undefined && defaultRegistries(entry.apiUrl) === null) {
       ctx.addIssue({
         code: "custom",
-        path: ["tokenFrom"],
-        message:
-          "expected tokenFrom: { file: PATH } or { env: NAME } (a classic PAT), or an app: block for App mode",
+        path: ["registries"],
+        message: `cannot derive the registry host from apiUrl ${entry.apiUrl}: list it under registries`,
       });
     }
-    if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["username"],
-        message: "expected exactly one of username or usernameFrom",
-      });
-    }
-  }
-  if (entry.registries === undefined && defaultRegistries(entry.apiUrl) === null) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["registries"],
-      message: `cannot derive the registry host from apiUrl ${entry.apiUrl}: list it under registries`,
-    });
-  }
-});
+  }),
+);
 
 export type GhcrSettings = z.infer<typeof ghcrSchema>;
 
@@ -121,9 +135,9 @@ export function defaultRegistries(api: string): string[] | null {
 
 /** POST /app/installations/{id}/access_tokens, 201. */
 export const installationTokenResponse = z.object({
-  token: z.string().min(1),
+  token: z.string().check(z.minLength(1)),
   expires_at: z.iso.datetime({ offset: true }),
-  permissions: z.record(z.string(), z.string()).optional().catch(undefined),
+  permissions: z.catch(z.optional(z.record(z.string(), z.string())), undefined),
 });
 
 /** A GitHub error body: {"message": "...", "documentation_url": "..."}. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { baseUrl, isLoopbackHost, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const IAM_ENDPOINT = "https://iam.cloud.ibm.com";
@@ -21,24 +21,26 @@ export function isIcrRegistryKey(key: string): boolean {
  * An auth key on an IBM Cloud Container Registry domain, optionally with a namespace path
  * (us.icr.io/team-a) when different identities pull from different namespaces of one domain.
  */
-const icrRegistryKey = registryKey.superRefine((key, ctx) => {
-  const host = key.split("/", 1)[0]!;
-  if (host === ENTITLED_HOST) {
-    ctx.addIssue({
-      code: "custom",
-      message:
-        "cp.icr.io is the entitled registry: it takes user cp and an entitlement key, not an IAM token; " +
-        "use a static registry entry (see providers/icr/README.md)",
-    });
-  } else if (!isIcrRegistryKey(key)) {
-    ctx.addIssue({
-      code: "custom",
-      message:
-        `expected an IBM Cloud Container Registry domain: icr.io or REGION.icr.io (REGION one of ` +
-        `${ICR_REGIONS.join(", ")}), or its private. form, got ${JSON.stringify(key)}`,
-    });
-  }
-});
+const icrRegistryKey = registryKey.check(
+  z.superRefine((key: string, ctx) => {
+    const host = key.split("/", 1)[0]!;
+    if (host === ENTITLED_HOST) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "cp.icr.io is the entitled registry: it takes user cp and an entitlement key, not an IAM token; " +
+          "use a static registry entry (see providers/icr/README.md)",
+      });
+    } else if (!isIcrRegistryKey(key)) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          `expected an IBM Cloud Container Registry domain: icr.io or REGION.icr.io (REGION one of ` +
+          `${ICR_REGIONS.join(", ")}), or its private. form, got ${JSON.stringify(key)}`,
+      });
+    }
+  }),
+);
 
 /**
  * IAM's base URL: https://iam.cloud.ibm.com, https://private.iam.cloud.ibm.com on the private
@@ -46,21 +48,25 @@ const icrRegistryKey = registryKey.superRefine((key, ctx) => {
  * /identity/token is taken as the base. https only: the API key or compute-resource token goes
  * in the body.
  */
-const iamEndpoint = baseUrl({
-  example: `${IAM_ENDPOINT} or https://private.iam.cloud.ibm.com`,
-  https: "expected an https:// URL (the API key travels in the body)",
-}).transform((base, ctx) => {
-  // Whatever this names receives the API key: only IBM's IAM hosts, or a test IAM on loopback.
-  const { hostname } = new URL(base);
-  if (!isLoopbackHost(hostname) && !/(^|\.)cloud\.ibm\.com$/.test(hostname)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected an IAM host under cloud.ibm.com (iam.cloud.ibm.com, private.iam.cloud.ibm.com), got ${hostname}`,
-    });
-    return z.NEVER;
-  }
-  return base.endsWith(TOKEN_PATH) ? base.slice(0, -TOKEN_PATH.length) : base;
-});
+const iamEndpoint = z.pipe(
+  baseUrl({
+    example: `${IAM_ENDPOINT} or https://private.iam.cloud.ibm.com`,
+    https: "expected an https:// URL (the API key travels in the body)",
+  }),
+  z.transform((base: string, ctx) => {
+    // Whatever this names receives the API key: only IBM's IAM hosts, or a test IAM on loopback.
+    const { hostname } = new URL(base);
+    if (!isLoopbackHost(hostname) && !/(^|\.)cloud\.ibm\.com$/.test(hostname)) {
+      ctx.issues.push({
+        code: "custom",
+        message: `expected an IAM host under cloud.ibm.com (iam.cloud.ibm.com, private.iam.cloud.ibm.com), got ${hostname}`,
+        input: base,
+      });
+      return z.NEVER;
+    }
+    return base.endsWith(TOKEN_PATH) ? base.slice(0, -TOKEN_PATH.length) : base;
+  }),
+);
 
 /**
  * The trusted profile to apply, named in exactly one way (IAM's cr-token grant takes profile_id,
@@ -68,77 +74,85 @@ const iamEndpoint = baseUrl({
  */
 const trustedProfile = z
   .strictObject({
-    profileId: z
-      .string()
-      .regex(/^Profile-[0-9a-fA-F-]{36}$/, "expected a trusted profile ID such as Profile-8e2e…")
-      .optional(),
-    profileName: z.string().min(1, "expected a trusted profile name").optional(),
-    profileCrn: z
-      .string()
-      .regex(
-        /^crn:v1:[^:]*:[^:]*:iam-identity:/,
-        "expected a trusted profile CRN (crn:v1:...:iam-identity:...)",
-      )
-      .optional(),
+    profileId: z.optional(
+      z
+        .string()
+        .check(z.regex(/^Profile-[0-9a-fA-F-]{36}$/, "expected a trusted profile ID such as Profile-8e2e…")),
+    ),
+    profileName: z.optional(z.string().check(z.minLength(1, "expected a trusted profile name"))),
+    profileCrn: z.optional(
+      z
+        .string()
+        .check(
+          z.regex(
+            /^crn:v1:[^:]*:[^:]*:iam-identity:/,
+            "expected a trusted profile CRN (crn:v1:...:iam-identity:...)",
+          ),
+        ),
+    ),
     /** The compute-resource token: the projected service account token (audience iam). */
-    crTokenFile: z.string().min(1, "expected a file path").default(DEFAULT_CR_TOKEN_FILE),
-    accountId: z
-      .undefined({
+    crTokenFile: z._default(z.string().check(z.minLength(1, "expected a file path")), DEFAULT_CR_TOKEN_FILE),
+    accountId: z.optional(
+      z.undefined({
         error:
           "IAM's cr-token grant takes no account: a profileName is looked up in the cluster's own account; use profileId or profileCrn for another",
-      })
-      .optional(),
+      }),
+    ),
   })
-  .superRefine((p, ctx) => {
-    const given = (["profileId", "profileName", "profileCrn"] as const).filter((k) => p[k] !== undefined);
-    if (given.length !== 1) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["profileId"],
-        message: `expected exactly one of profileId, profileName or profileCrn${given.length > 1 ? `, got ${given.join(" and ")}` : ""}`,
-      });
-    }
-  });
+  .check(
+    z.superRefine((p, ctx) => {
+      const given = (["profileId", "profileName", "profileCrn"] as const).filter((k) => p[k] !== undefined);
+      if (given.length !== 1) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["profileId"],
+          message: `expected exactly one of profileId, profileName or profileCrn${given.length > 1 ? `, got ${given.join(" and ")}` : ""}`,
+        });
+      }
+    }),
+  );
 
 export const icrSchema = registryEntry("icr", {
   /** Auth keys to write the one IAM access token under, e.g. [us.icr.io, icr.io]. */
-  registries: z.array(icrRegistryKey).min(1, "expected at least one registry domain"),
+  registries: z.array(icrRegistryKey).check(z.minLength(1, "expected at least one registry domain")),
   /** A service ID's API key (or a user's): exchanged for a one-hour access token on every refresh. */
-  apiKeyFrom: secretRef.optional(),
+  apiKeyFrom: z.optional(secretRef),
   apiKey: forbiddenInline("apiKeyFrom"),
   /** No key at all: a trusted profile applied with the pod's compute-resource token (IKS, ROKS). */
-  trustedProfile: trustedProfile.optional(),
+  trustedProfile: z.optional(trustedProfile),
   /** IAM's base URL; private network: https://private.iam.cloud.ibm.com. */
-  iamEndpoint: iamEndpoint.default(IAM_ENDPOINT),
-}).superRefine((entry, ctx) => {
-  if ((entry.apiKeyFrom === undefined) === (entry.trustedProfile === undefined)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["apiKeyFrom"],
-      message:
-        "expected exactly one of apiKeyFrom: { file: PATH } or { env: NAME } (an API key), or trustedProfile: { profileId: ... }",
-    });
-  }
-});
+  iamEndpoint: z._default(iamEndpoint, IAM_ENDPOINT),
+}).check(
+  z.superRefine((entry, ctx) => {
+    if ((entry.apiKeyFrom === undefined) === (entry.trustedProfile === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["apiKeyFrom"],
+        message:
+          "expected exactly one of apiKeyFrom: { file: PATH } or { env: NAME } (an API key), or trustedProfile: { profileId: ... }",
+      });
+    }
+  }),
+);
 
 export type IcrSettings = z.infer<typeof icrSchema>;
 
 /** IAM's token response (IAM Identity Services API, TokenResponse); other fields are ignored. */
 export const iamTokenResponse = z.looseObject({
-  access_token: z.string().min(1),
-  refresh_token: z.string().optional(),
-  token_type: z.string().optional(),
+  access_token: z.string().check(z.minLength(1)),
+  refresh_token: z.optional(z.string()),
+  token_type: z.optional(z.string()),
   /** Seconds the token lives (3600). */
-  expires_in: z.number().positive().optional(),
+  expires_in: z.optional(z.number().check(z.positive())),
   /** When it expires, in Unix seconds. */
-  expiration: z.number().positive().optional(),
+  expiration: z.optional(z.number().check(z.positive())),
 });
 
 /** IAM's error body, e.g. {"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{"requestId":...}}. */
 export const iamErrorResponse = z.looseObject({
   errorCode: z.string(),
-  errorMessage: z.string().optional(),
-  errorDetails: z.string().optional(),
-  context: z.looseObject({ requestId: z.string().optional() }).optional(),
+  errorMessage: z.optional(z.string()),
+  errorDetails: z.optional(z.string()),
+  context: z.optional(z.looseObject({ requestId: z.optional(z.string()) })),
 });
 export type IamErrorResponse = z.infer<typeof iamErrorResponse>;

@@ -1,9 +1,9 @@
-import type { z } from "zod";
 import type { V1Secret } from "@kubernetes/client-node";
 import { ProviderError, type Credential } from "../contract.ts";
 import { authEntry, authsMap, dockerConfigJson, type MirrorSettings } from "./schema.ts";
 
 type AuthEntry = z.infer<typeof authEntry>;
+import type * as z from "zod/mini";
 import {
   normalizeRegistryKey,
   ANNOTATION_EXPIRES,

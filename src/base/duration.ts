@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+$/;
@@ -33,20 +33,21 @@ export function formatDuration(ms: number): string {
 const EXAMPLE = 'expected a duration such as "30s", "5m" or "1h30m"';
 
 /** A config duration: a string such as "5m" or "1h30m", held as milliseconds. */
-export const duration = z
-  .string({
+export const duration = z.pipe(
+  z.string({
     // A bare number (`initial: 0`) has no unit: say what is wanted, not just "expected string".
     error: (issue) =>
       issue.input === undefined ? undefined : `${EXAMPLE}, got ${JSON.stringify(issue.input)}`,
-  })
-  .transform((text, ctx) => {
+  }),
+  z.transform((text: string, ctx) => {
     const ms = parseDuration(text);
     if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `${EXAMPLE}, got ${JSON.stringify(text)}` });
+      ctx.issues.push({ code: "custom", message: `${EXAMPLE}, got ${JSON.stringify(text)}`, input: text });
       return z.NEVER;
     }
     return ms;
-  });
+  }),
+);
 
 /** setTimeout's limit: a longer delay fires at once (Node warns and uses 1 ms), a hot loop. */
 export const TIMER_LIMIT_MS = 2 ** 31 - 1;
@@ -56,9 +57,10 @@ export const TIMER_LIMIT_MS = 2 ** 31 - 1;
  * fails every attempt) and at most what setTimeout can wait.
  */
 export function timerDuration(min: number, tooShort: string) {
-  return duration
-    .refine((ms) => ms >= min, { message: `expected at least ${formatDuration(min)} (${tooShort})` })
-    .refine((ms) => ms <= TIMER_LIMIT_MS, {
+  return duration.check(
+    z.refine((ms) => ms >= min, { message: `expected at least ${formatDuration(min)} (${tooShort})` }),
+    z.refine((ms) => ms <= TIMER_LIMIT_MS, {
       message: `expected at most ${TIMER_LIMIT_MS}ms (about 24.8 days, the longest a Node.js timer can wait)`,
-    });
+    }),
+  );
 }

@@ -1,16 +1,17 @@
-import { z } from "zod";
+import * as z from "./zod.ts";
 import cron from "node-cron";
 import { duration, formatDuration, timerDuration } from "./duration.ts";
 
-const cronSchedule = z.string().refine((expr) => cron.validate(expr), {
-  message: 'expected a cron expression such as "0 */6 * * *" (5 or 6 fields)',
-});
+const cronSchedule = z.string().check(
+  z.refine((expr) => cron.validate(expr), {
+    message: 'expected a cron expression such as "0 */6 * * *" (5 or 6 fields)',
+  }),
+);
 
 const fraction = (min: number, max: number, what: string) =>
   z
     .number({ error: `expected a number, ${what}` })
-    .min(min, `expected ${what}`)
-    .max(max, `expected ${what}`);
+    .check(z.gte(min, `expected ${what}`), z.lte(max, `expected ${what}`));
 
 const HOT_LOOP = "shorter retries are a hot loop against the provider";
 
@@ -55,12 +56,12 @@ export const DEFAULT_REFRESH: RefreshPolicy = {
 };
 
 /** Every field optional: the top-level policy and per-registry overrides share this shape. */
-export const refreshOverride = z
-  .strictObject({
+export const refreshOverride = z.partial(
+  z.strictObject({
     ...refreshFields,
-    retry: z.strictObject(retryFields).partial(),
-  })
-  .partial();
+    retry: z.partial(z.strictObject(retryFields)),
+  }),
+);
 export type RefreshOverride = z.infer<typeof refreshOverride>;
 
 export function mergeRefresh(base: RefreshPolicy, override: RefreshOverride | undefined): RefreshPolicy {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "./zod.ts";
 import { timerDuration } from "./duration.ts";
 
 /** What the check before rollout does for one registry (null in the config: it is off). */
@@ -14,17 +14,20 @@ export const DEFAULT_VERIFY_TIMEOUT = 10_000;
 // A repository path as the registry's API spells it: lowercase components separated by "/".
 const repository = z
   .string()
-  .regex(
-    /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
-    'expected a repository path without host or tag, such as "team/app"',
+  .check(
+    z.regex(
+      /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
+      'expected a repository path without host or tag, such as "team/app"',
+    ),
   );
 
 const verifyObject = z.strictObject(
   {
-    enabled: z.boolean().default(true),
+    enabled: z._default(z.boolean(), true),
     /** Prove pull rights on this repository (a scoped token, then its tag list), not only the login. */
-    repository: repository.optional(),
-    timeout: timerDuration(1_000, "a shorter timeout makes every check unreachable").default(
+    repository: z.optional(repository),
+    timeout: z._default(
+      timerDuration(1_000, "a shorter timeout makes every check unreachable"),
       DEFAULT_VERIFY_TIMEOUT,
     ),
   },
@@ -39,8 +42,9 @@ const verifyObject = z.strictObject(
  * turns the check before rollout off, `true` or an object keeps it on (the default for every
  * provider: see README "Verification").
  */
-export const registryCheckSetting = z.preprocess(
-  (v) => (typeof v === "boolean" ? { enabled: v } : v),
+// zod/mini has no z.preprocess: it is this pipe (classic builds the same, a transform into the schema).
+export const registryCheckSetting = z.pipe(
+  z.transform((v: unknown) => (typeof v === "boolean" ? { enabled: v } : v)),
   verifyObject,
 );
 export type RegistryCheckSetting = z.infer<typeof registryCheckSetting>;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 /**
  * Where a secret value comes from. Never the value itself: config files live in ConfigMaps and
@@ -6,9 +6,9 @@ import { z } from "zod";
  */
 export const secretRef = z.union(
   [
-    z.strictObject({ file: z.string().min(1, "expected a file path") }),
+    z.strictObject({ file: z.string().check(z.minLength(1, "expected a file path")) }),
     z.strictObject({
-      env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"),
+      env: z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")),
     }),
   ],
   { error: "expected { file: PATH } or { env: NAME }" },

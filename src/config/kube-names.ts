@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "../base/zod.ts";
 
 /**
  * Kubernetes' own rules for names, label and annotation keys and values
@@ -38,32 +38,42 @@ const QUALIFIED =
 
 export const labelKey = z
   .string()
-  .refine(isQualifiedName, { message: `expected a label key (${QUALIFIED})` });
+  .check(z.refine(isQualifiedName, { message: `expected a label key (${QUALIFIED})` }));
 // The API server lowercases annotation keys before the check, so "Example.com/x" is allowed.
-export const annotationKey = z
-  .string()
-  .refine((k) => isQualifiedName(k.toLowerCase()), { message: `expected an annotation key (${QUALIFIED})` });
-export const labelValue = z.string().refine(isLabelValue, {
-  message: "expected a label value (up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric)",
-});
+export const annotationKey = z.string().check(
+  z.refine((k) => isQualifiedName(k.toLowerCase()), {
+    message: `expected an annotation key (${QUALIFIED})`,
+  }),
+);
+export const labelValue = z.string().check(
+  z.refine(isLabelValue, {
+    message: "expected a label value (up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric)",
+  }),
+);
 
 export const labelMap = z.record(labelKey, labelValue);
-export const annotationMap = z.record(annotationKey, z.string()).superRefine((annotations, ctx) => {
-  let bytes = 0;
-  for (const [k, v] of Object.entries(annotations)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
-  if (bytes > MAX_ANNOTATION_BYTES)
-    ctx.addIssue({
-      code: "custom",
-      message: `annotations total ${bytes} bytes; the API server allows ${MAX_ANNOTATION_BYTES}`,
-    });
-});
+export const annotationMap = z.record(annotationKey, z.string()).check(
+  z.superRefine((annotations, ctx) => {
+    let bytes = 0;
+    for (const [k, v] of Object.entries(annotations)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    if (bytes > MAX_ANNOTATION_BYTES)
+      ctx.addIssue({
+        code: "custom",
+        message: `annotations total ${bytes} bytes; the API server allows ${MAX_ANNOTATION_BYTES}`,
+      });
+  }),
+);
 
 export const dnsLabel = (what: string) =>
-  z.string().refine(isDnsLabel, {
-    message: `expected ${what} (a lowercase DNS label: up to 63 of [a-z0-9-], starting and ending alphanumeric)`,
-  });
+  z.string().check(
+    z.refine(isDnsLabel, {
+      message: `expected ${what} (a lowercase DNS label: up to 63 of [a-z0-9-], starting and ending alphanumeric)`,
+    }),
+  );
 
 export const dnsSubdomain = (what: string) =>
-  z.string().refine(isDnsSubdomain, {
-    message: `expected ${what} (a lowercase DNS subdomain: up to 253 of [a-z0-9-.], each part starting and ending alphanumeric)`,
-  });
+  z.string().check(
+    z.refine(isDnsSubdomain, {
+      message: `expected ${what} (a lowercase DNS subdomain: up to 253 of [a-z0-9-.], each part starting and ending alphanumeric)`,
+    }),
+  );

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
-import type { z } from "zod";
+import type * as z from "../base/zod.ts";
 import { configSchema, toConfig, type Config } from "./schema.ts";
 
 export interface ConfigProblem {

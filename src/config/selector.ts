@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "../base/zod.ts";
 import { Minimatch } from "minimatch";
 import { labelKey, labelMap, labelValue } from "./kube-names.ts";
 
@@ -6,22 +6,28 @@ const requirement = z
   .strictObject({
     key: labelKey,
     operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-    values: z.array(labelValue).optional(),
+    values: z.optional(z.array(labelValue)),
   })
-  .superRefine((req, ctx) => {
-    const needsValues = req.operator === "In" || req.operator === "NotIn";
-    if (needsValues && (!req.values || req.values.length === 0)) {
-      ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} needs values` });
-    }
-    if (!needsValues && req.values && req.values.length > 0) {
-      ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} takes no values` });
-    }
-  });
+  .check(
+    z.superRefine((req, ctx) => {
+      const needsValues = req.operator === "In" || req.operator === "NotIn";
+      if (needsValues && (!req.values || req.values.length === 0)) {
+        ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} needs values` });
+      }
+      if (!needsValues && req.values && req.values.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["values"],
+          message: `operator ${req.operator} takes no values`,
+        });
+      }
+    }),
+  );
 
 /** A Kubernetes LabelSelector, validated as the API server would. */
 export const labelSelector = z.strictObject({
-  matchLabels: labelMap.optional(),
-  matchExpressions: z.array(requirement).optional(),
+  matchLabels: z.optional(labelMap),
+  matchExpressions: z.optional(z.array(requirement)),
 });
 export type LabelSelector = z.infer<typeof labelSelector>;
 
@@ -71,27 +77,29 @@ export function selectorToString(selector: LabelSelector | undefined): string {
 const GLOB_CHARS = /^[a-z0-9*?[\]!-]+$/;
 
 /** A namespace-name glob ("team-*", "kube-?"), compiled once so a bad pattern fails at load. */
-export const namespaceGlob = z.string().superRefine((pattern, ctx) => {
-  // minimatch reads a leading "!" as "every name but": in include it selects the whole cluster,
-  // and then garbage collection deletes the target's Secrets everywhere the user meant to keep.
-  if (pattern.startsWith("!")) {
-    ctx.addIssue({
-      code: "custom",
-      message: `a leading "!" would invert the selection (every namespace except ${JSON.stringify(pattern.slice(1))}); list it under exclude instead`,
-    });
-    return;
-  }
-  if (!GLOB_CHARS.test(pattern)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a namespace glob of [a-z0-9-] with * ? [...], got ${JSON.stringify(pattern)}`,
-    });
-    return;
-  }
-  if (unbalancedBrackets(pattern)) {
-    ctx.addIssue({ code: "custom", message: `expected a valid glob, got ${JSON.stringify(pattern)}` });
-  }
-});
+export const namespaceGlob = z.string().check(
+  z.superRefine((pattern, ctx) => {
+    // minimatch reads a leading "!" as "every name but": in include it selects the whole cluster,
+    // and then garbage collection deletes the target's Secrets everywhere the user meant to keep.
+    if (pattern.startsWith("!")) {
+      ctx.addIssue({
+        code: "custom",
+        message: `a leading "!" would invert the selection (every namespace except ${JSON.stringify(pattern.slice(1))}); list it under exclude instead`,
+      });
+      return;
+    }
+    if (!GLOB_CHARS.test(pattern)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a namespace glob of [a-z0-9-] with * ? [...], got ${JSON.stringify(pattern)}`,
+      });
+      return;
+    }
+    if (unbalancedBrackets(pattern)) {
+      ctx.addIssue({ code: "custom", message: `expected a valid glob, got ${JSON.stringify(pattern)}` });
+    }
+  }),
+);
 
 function unbalancedBrackets(pattern: string): boolean {
   let depth = 0;

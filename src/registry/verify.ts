@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "../base/zod.ts";
 import { parseChallenge } from "./challenge.ts";
 import { authString, registerSecret } from "../base/redact.ts";
 import { nodeGet, type Answer, type HttpGet } from "./http-get.ts";
@@ -145,8 +145,11 @@ async function fetchToken(
 
 // Distribution's token spec: `token`, with `access_token` as the OAuth2-compatible alias.
 const tokenResponse = z
-  .object({ token: z.string().min(1).optional(), access_token: z.string().min(1).optional() })
-  .refine((t) => t.token !== undefined || t.access_token !== undefined);
+  .object({
+    token: z.optional(z.string().check(z.minLength(1))),
+    access_token: z.optional(z.string().check(z.minLength(1))),
+  })
+  .check(z.refine((t) => t.token !== undefined || t.access_token !== undefined));
 
 function safeJson(text: string): unknown {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as z from "../../src/base/zod.ts";
 import { lazyProvider } from "../../providers/lazy.ts";
 import type { Provider, ProviderContext, ProviderDefinition } from "../../providers/contract.ts";
 import { captureLogger } from "../helpers/log.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as z from "../../../src/base/zod.ts";
 import { ClusterError, ProviderError } from "../../../providers/contract.ts";
 import { parseAnswer, reasonFor, statusReason } from "../../../providers/kit.ts";
 import { classifyGoogleError } from "../../../providers/gcr/errors.ts";
@@ -75,7 +75,7 @@ describe("every provider says the same for the same failure", () => {
 });
 
 describe("parseAnswer", () => {
-  const schema = z.object({ token: z.string().min(1), expires_in: z.number() });
+  const schema = z.object({ token: z.string().check(z.minLength(1)), expires_in: z.number() });
 
   it("returns the parsed answer", () => {
     expect(parseAnswer(schema, { token: "t", expires_in: 3 }, "token")).toEqual({
