@@ -130,7 +130,11 @@ const shipped = {
       (process.env.BENCH_DAEMON_ENV ?? "")
         .split(" ")
         .filter(Boolean)
-        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+        .map((kv) => {
+          const eq = kv.indexOf("=");
+          if (eq <= 0) throw new Error(`BENCH_DAEMON_ENV: expected K=V, got ${JSON.stringify(kv)}`);
+          return [kv.slice(0, eq), kv.slice(eq + 1)];
+        }),
     ),
   },
 };
@@ -280,7 +284,7 @@ log: { level: warn }
       {
         cwd: root,
         stdio: ["ignore", "ignore", "pipe"],
-        // What ships: the chart's nodeOptions, unless the environment overrides them.
+        // What ships: the image's environment and the chart's nodeOptions (see `shipped`).
         env: { ...process.env, ...shippedEnv(shipped) },
       },
     );
