@@ -284,13 +284,22 @@ describe("chart on a real node (helm install, upgrade, replicas, uninstall)", ()
 
   it("helm upgrade with a changed registry rolls the Pod, runs the hook Job to completion, changes the Secret", async () => {
     const before = (await pods()).map((p) => p.metadata!.name!);
-    // Watch the hook Job: helm deletes it once it succeeded.
+    // Watch the hook Job: helm deletes it once it succeeded. client-node aborts a watch after
+    // 30 s without data, and the rollout before the post-upgrade hook can take longer than
+    // that, so the watch gets the upgrade's whole timeout, and a watch that ends early fails the
+    // test with its reason instead of reading as "no Job".
     const jobs: V1Job[] = [];
-    const watch = await new Watch(admin).watch(
+    let ended: unknown;
+    const watcher = new Watch(admin);
+    // The field is private in the typings but is the only knob (client-node 1.x).
+    (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300_000;
+    const watch = await watcher.watch(
       `/apis/batch/v1/namespaces/${ns}/jobs`,
       {},
       (_type: string, job: V1Job) => jobs.push(job),
-      () => undefined,
+      (err: unknown) => {
+        ended ??= err ?? new Error("the Job watch was closed by the server");
+      },
     );
     try {
       const r = await helmIn([
@@ -304,6 +313,7 @@ describe("chart on a real node (helm install, upgrade, replicas, uninstall)", ()
         "4m",
       ]);
       expect(r.status, r.stderr).toBe(0);
+      expect(ended).toBeUndefined();
     } finally {
       watch.abort();
     }
