@@ -137,12 +137,22 @@ export function targetBody(
   };
 }
 
+// A target's matcher is compiled once: compiling its globs cost more than the rest of planning
+// a one-namespace pass (bench:fanout's profile of the new-namespace phase). A parsed Target is
+// never changed, and a new config is new objects, so the object is the key.
+const matchers = new WeakMap<Target, (ns: Namespace) => boolean>();
+
 /** Whether a namespace is one the target writes into: include/exclude globs and label selector. */
 export function namespaceMatcher(target: Target): (ns: Namespace) => boolean {
-  const included = compileGlobs(target.namespaces.include);
-  const excluded = compileGlobs(target.namespaces.exclude);
-  const selector = target.namespaces.selector;
-  return (ns) => included(ns.name) && !excluded(ns.name) && matchesSelector(selector, ns.labels);
+  let matches = matchers.get(target);
+  if (!matches) {
+    const included = compileGlobs(target.namespaces.include);
+    const excluded = compileGlobs(target.namespaces.exclude);
+    const selector = target.namespaces.selector;
+    matches = (ns) => included(ns.name) && !excluded(ns.name) && matchesSelector(selector, ns.labels);
+    matchers.set(target, matches);
+  }
+  return matches;
 }
 
 export interface PlanOptions {

@@ -144,11 +144,22 @@ function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
+/** When each new namespace was created, its create answered, and its Secret seen (performance.now()). */
+interface NewNamespaceTimes {
+  created: Map<string, number>;
+  answered: Map<string, number>;
+  seen: Map<string, number>;
+}
+
 /**
  * Creates NEW_NAMESPACES namespaces one after another, each labelled bench=yes, and returns the
- * sorted times from the create call to a watch seeing a Secret named "pull" added there.
+ * sorted times from the create call to a watch seeing a Secret named "pull" added there, with
+ * the moments behind them.
  */
-async function newNamespaceLatencies(cluster: Cluster, prefix: string): Promise<number[]> {
+async function newNamespaceLatencies(
+  cluster: Cluster,
+  prefix: string,
+): Promise<{ latencies: number[]; times: NewNamespaceTimes }> {
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
   const seen = new Map<string, number>();
   const waiting = new Map<string, () => void>();
@@ -165,11 +176,14 @@ async function newNamespaceLatencies(cluster: Cluster, prefix: string): Promise<
     },
   );
   const latencies: number[] = [];
+  const times: NewNamespaceTimes = { created: new Map(), answered: new Map(), seen };
   for (let i = 0; i < NEW_NAMESPACES; i++) {
     const name = `${prefix}-${i}`;
     const arrived = new Promise<void>((resolve) => waiting.set(name, resolve));
     const created = performance.now();
+    times.created.set(name, created);
     await core.createNamespace({ body: { metadata: { name, labels: { bench: "yes" } } } });
+    times.answered.set(name, performance.now());
     await Promise.race([
       arrived,
       new Promise((_, reject) =>
@@ -179,7 +193,7 @@ async function newNamespaceLatencies(cluster: Cluster, prefix: string): Promise<
     latencies.push(seen.get(name)! - created);
   }
   await stopWatch();
-  return latencies.sort((a, b) => a - b);
+  return { latencies: latencies.sort((a, b) => a - b), times };
 }
 
 /** Watches path from now on (a one-item list gives the version) until the returned stop(). */
@@ -212,23 +226,51 @@ async function watchFromNow<T extends KubernetesObject>(
 /**
  * The least any controller can do for (c), as the baseline: a namespace watch that POSTs the
  * Secret the moment a namespace is added, on a warm keep-alive connection, with the daemon's
- * token and the daemon's body. What (c) measures beyond this is regcred's own.
+ * token and the daemon's body. What (c) measures beyond this is regcred's own. It notes when
+ * each namespace's event arrived and its POST was answered, so the floor can be split in stages.
  */
 async function floorController(
   cluster: Cluster,
   post: (namespace: string) => Promise<void>,
-): Promise<{ stop: () => Promise<void> }> {
+): Promise<{ stop: () => Promise<void>; noticed: Map<string, number>; posted: Map<string, number> }> {
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  const noticed = new Map<string, number>();
+  const posted = new Map<string, number>();
   const stop = await watchFromNow<KubernetesObject>(
     cluster,
     "/api/v1/namespaces",
     { labelSelector: "bench=yes" },
     () => core.listNamespace({ limit: 1 }),
     (event) => {
-      if (event.type === "ADDED") void post(event.object.metadata!.name!).catch(() => undefined);
+      if (event.type !== "ADDED") return;
+      const name = event.object.metadata!.name!;
+      noticed.set(name, performance.now());
+      void post(name)
+        .then(() => posted.set(name, performance.now()))
+        .catch(() => undefined);
     },
   );
-  return { stop };
+  return { stop, noticed, posted };
+}
+
+/**
+ * The floor's p50 split in stages, each the median over the new namespaces of the gap between
+ * two moments: where the baseline's milliseconds go on this machine.
+ */
+function floorStages(times: NewNamespaceTimes, noticed: Map<string, number>, posted: Map<string, number>): string {
+  const median = (from: Map<string, number>, to: Map<string, number>) => {
+    const gaps = [...from]
+      .filter(([name]) => to.has(name))
+      .map(([name, t]) => to.get(name)! - t)
+      .sort((a, b) => a - b);
+    return gaps.length ? `${percentile(gaps, 0.5).toFixed(1)} ms` : "n/a";
+  };
+  return (
+    `create answered ${median(times.created, times.answered)}, ` +
+    `namespace event at the controller ${median(times.created, noticed)}, ` +
+    `its POST answered ${median(noticed, posted)}, ` +
+    `Secret event at the bench after that ${median(posted, times.seen)}`
+  );
 }
 
 async function main(): Promise<void> {
@@ -329,7 +371,7 @@ log: { level: warn }
 
     // (c) namespace creation -> Secret present, seen by a watch (no polling of the bench's
     // own in the way, and no poll interval in the figure).
-    const latencies = await newNamespaceLatencies(cluster, "bench-new");
+    const { latencies } = await newNamespaceLatencies(cluster, "bench-new");
     const p = (q: number) => percentile(latencies, q);
     const requestsAfter = await daemonRequests(cluster);
     const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
@@ -418,7 +460,10 @@ log: { level: warn }
         namespace,
       ),
     );
-    const floorLatencies = await newNamespaceLatencies(cluster, "bench-floor");
+    const { latencies: floorLatencies, times: floorTimes } = await newNamespaceLatencies(
+      cluster,
+      "bench-floor",
+    );
     await floor.stop();
     agent.destroy();
 
@@ -434,6 +479,7 @@ log: { level: warn }
       `(c) namespace created -> Secret present over ${NEW_NAMESPACES}: p50 ${ms(p(0.5))}, p99 ${ms(p(0.99))}; ` +
         `baseline, a watch that only POSTs: p50 ${ms(percentile(floorLatencies, 0.5))}, p99 ${ms(percentile(floorLatencies, 0.99))}`,
     );
+    console.log(`    baseline p50 by stage: ${floorStages(floorTimes, floor.noticed, floor.posted)}`);
     console.log(
       `(d) daemon peak RSS (VmHWM) ${(daemonPeak / 1048576).toFixed(0)} MB (by the end of (a) ${(peakAfterStart / 1048576).toFixed(0)} MB, of (b) ${(peakAfterRollouts / 1048576).toFixed(0)} MB); the daemon's API requests during (a)-(c): ${requestsAfter - requestsBefore}`,
     );

@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   plan,
+  planFrom,
   ANNOTATION_EXPIRES,
   ANNOTATION_HASH,
   LABEL_MANAGED_BY,
@@ -10,6 +11,20 @@ import {
 } from "../../src/engine/plan.ts";
 import type { Credential } from "../../providers/contract.ts";
 import { target } from "../helpers/config.ts";
+import type * as Minimatch from "minimatch";
+
+// Counts glob compilations (the real Minimatch does the matching).
+const globs = vi.hoisted(() => ({ compiled: 0 }));
+vi.mock("minimatch", async (importOriginal) => {
+  const real = await importOriginal<typeof Minimatch>();
+  class CountingMinimatch extends real.Minimatch {
+    constructor(...args: ConstructorParameters<typeof real.Minimatch>) {
+      super(...args);
+      globs.compiled++;
+    }
+  }
+  return { ...real, Minimatch: CountingMinimatch };
+});
 
 const cred = (registries: string[], password: string, expiresAt: Date | null = null): Credential => ({
   registries,
@@ -96,6 +111,23 @@ describe("plan", () => {
     const h = (pw: string) => plan([t], new Map([["r", [cred(["r.io"], pw)]]]), namespaces).bodies[0]!.hash;
     expect(h("pw-one1")).toBe(h("pw-one1"));
     expect(h("pw-one1")).not.toBe(h("pw-two2"));
+  });
+
+  it("compiles a target's globs once, however many namespace passes plan it", () => {
+    const t = target({ name: "g", registries: ["r"], namespaces: { include: ["team-*"], exclude: ["*-b"] } });
+    const body = plan([t], new Map([["r", [cred(["r.io"], "pw-1234")]]]), []).bodies[0]!;
+    const before = globs.compiled;
+    const passes = namespaces.map((ns) => planFrom([body], [ns]).secrets.map((s) => s.namespace));
+    expect(passes).toEqual([[], ["team-a"], [], []]);
+    expect(globs.compiled - before).toBe(0);
+    // Another target (a new config) compiles its own.
+    const other = target({ name: "g", registries: ["r"], namespaces: { include: ["kube-*"], exclude: [] } });
+    expect(
+      plan([other], new Map([["r", [cred(["r.io"], "pw-1234")]]]), namespaces).secrets.map(
+        (s) => s.namespace,
+      ),
+    ).toEqual(["kube-system"]);
+    expect(globs.compiled - before).toBe(1);
   });
 
   it("ignoreSelection renders into every given namespace", () => {
