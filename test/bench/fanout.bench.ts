@@ -9,10 +9,13 @@
  *       rotated), sent by a plain parallel HTTPS loop (same concurrency, keep-alive, same
  *       ServiceAccount token, so the same RBAC and API priority level)
  *   (c) p50 / p99 from namespace creation to Secret present, over 100 new namespaces, seen by
- *       a watch of the bench's own (no polling)
+ *       a watch of the bench's own (no polling), against a baseline controller that only POSTs,
+ *       measured interleaved with them (one namespace each in turn, the daemon running), so
+ *       both see the same API server under the same load
  *   (d) the daemon process's peak RSS (VmHWM) and the API requests the daemon alone made
- *       during (a)-(c) (the API server's per-flow-schema counter: only the daemon uses a
- *       ServiceAccount here; the bench is admin, exempt)
+ *       during (a)-(c) (the API server's per-flow-schema counter: only the daemon and the
+ *       baseline controller, whose POSTs are counted and taken off, use a ServiceAccount here;
+ *       the bench is admin, exempt)
  * Targets (issue 14): (c) p50 <= 10 ms, p99 < 1 s; (b) within 1.5x of the baseline;
  * RSS <= 100 MB at 1,000, <= 150 MB at 10,000.
  */
@@ -151,49 +154,66 @@ interface NewNamespaceTimes {
   seen: Map<string, number>;
 }
 
+/** Who writes into a new namespace: what the namespace is named and labelled, which Secret comes. */
+interface Arm {
+  prefix: string;
+  labels: Record<string, string>;
+  secret: string;
+}
+
 /**
- * Creates NEW_NAMESPACES namespaces one after another, each labelled bench=yes, and returns the
- * sorted times from the create call to a watch seeing a Secret named "pull" added there, with
- * the moments behind them.
+ * Creates NEW_NAMESPACES namespaces per arm, one at a time and the arms in turn (which goes
+ * first alternates), and returns per arm the sorted times from the create call to a watch
+ * seeing the arm's Secret added there, with the moments behind them.
  */
 async function newNamespaceLatencies(
   cluster: Cluster,
-  prefix: string,
-): Promise<{ latencies: number[]; times: NewNamespaceTimes }> {
+  arms: readonly Arm[],
+): Promise<Array<{ latencies: number[]; times: NewNamespaceTimes }>> {
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
   const seen = new Map<string, number>();
-  const waiting = new Map<string, () => void>();
+  const expected = new Map<string, { secret: string; arrived: () => void }>();
+  // From now on only new Secrets are events, so no selector: the arms' names differ.
   const stopWatch = await watchFromNow<V1Secret>(
     cluster,
     "/api/v1/secrets",
-    { fieldSelector: "metadata.name=pull" },
-    () => core.listSecretForAllNamespaces({ fieldSelector: "metadata.name=pull", limit: 1 }),
+    {},
+    () => core.listSecretForAllNamespaces({ limit: 1 }),
     (event) => {
       if (event.type !== "ADDED") return;
       const ns = event.object.metadata?.namespace ?? "";
-      if (!seen.has(ns)) seen.set(ns, performance.now());
-      waiting.get(ns)?.();
+      const want = expected.get(ns);
+      if (!want || want.secret !== event.object.metadata?.name || seen.has(ns)) return;
+      seen.set(ns, performance.now());
+      want.arrived();
     },
   );
-  const latencies: number[] = [];
-  const times: NewNamespaceTimes = { created: new Map(), answered: new Map(), seen };
+  const results = arms.map(() => ({
+    latencies: [] as number[],
+    times: { created: new Map(), answered: new Map(), seen } as NewNamespaceTimes,
+  }));
   for (let i = 0; i < NEW_NAMESPACES; i++) {
-    const name = `${prefix}-${i}`;
-    const arrived = new Promise<void>((resolve) => waiting.set(name, resolve));
-    const created = performance.now();
-    times.created.set(name, created);
-    await core.createNamespace({ body: { metadata: { name, labels: { bench: "yes" } } } });
-    times.answered.set(name, performance.now());
-    await Promise.race([
-      arrived,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`no Secret in ${name} after 60 s`)), 60_000),
-      ),
-    ]);
-    latencies.push(seen.get(name)! - created);
+    for (const a of arms.map((_, k) => (k + i) % arms.length)) {
+      const { prefix, labels, secret } = arms[a]!;
+      const { latencies, times } = results[a]!;
+      const name = `${prefix}-${i}`;
+      const arrived = new Promise<void>((resolve) => expected.set(name, { secret, arrived: resolve }));
+      const created = performance.now();
+      times.created.set(name, created);
+      await core.createNamespace({ body: { metadata: { name, labels } } });
+      times.answered.set(name, performance.now());
+      await Promise.race([
+        arrived,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`no Secret ${secret} in ${name} after 60 s`)), 60_000),
+        ),
+      ]);
+      latencies.push(seen.get(name)! - created);
+    }
   }
   await stopWatch();
-  return { latencies: latencies.sort((a, b) => a - b), times };
+  for (const r of results) r.latencies.sort((a, b) => a - b);
+  return results;
 }
 
 /** Watches path from now on (a one-item list gives the version) until the returned stop(). */
@@ -225,12 +245,14 @@ async function watchFromNow<T extends KubernetesObject>(
 
 /**
  * The least any controller can do for (c), as the baseline: a namespace watch that POSTs the
- * Secret the moment a namespace is added, on a warm keep-alive connection, with the daemon's
- * token and the daemon's body. What (c) measures beyond this is regcred's own. It notes when
- * each namespace's event arrived and its POST was answered, so the floor can be split in stages.
+ * Secret the moment a namespace with the label is added, on a warm keep-alive connection, with
+ * the daemon's token and the daemon's body. What (c) measures beyond this is regcred's own. It
+ * notes when each namespace's event arrived and its POST was answered, so the floor can be
+ * split in stages.
  */
 async function floorController(
   cluster: Cluster,
+  labelSelector: string,
   post: (namespace: string) => Promise<void>,
 ): Promise<{ stop: () => Promise<void>; noticed: Map<string, number>; posted: Map<string, number> }> {
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
@@ -239,7 +261,7 @@ async function floorController(
   const stop = await watchFromNow<KubernetesObject>(
     cluster,
     "/api/v1/namespaces",
-    { labelSelector: "bench=yes" },
+    { labelSelector },
     () => core.listNamespace({ limit: 1 }),
     (event) => {
       if (event.type !== "ADDED") return;
@@ -257,7 +279,11 @@ async function floorController(
  * The floor's p50 split in stages, each the median over the new namespaces of the gap between
  * two moments: where the baseline's milliseconds go on this machine.
  */
-function floorStages(times: NewNamespaceTimes, noticed: Map<string, number>, posted: Map<string, number>): string {
+function floorStages(
+  times: NewNamespaceTimes,
+  noticed: Map<string, number>,
+  posted: Map<string, number>,
+): string {
   const median = (from: Map<string, number>, to: Map<string, number>) => {
     const gaps = [...from]
       .filter(([name]) => to.has(name))
@@ -369,11 +395,82 @@ log: { level: warn }
     const peakAfterRollouts = hwm();
     const updated = (await writes("updated")) - NAMESPACES;
 
+    // The baselines' writes: plain keep-alive HTTPS with the daemon's token.
+    const sample = (await core.readNamespacedSecret({ namespace: names[0]!, name: "pull" }))!;
+    const labels = sample.metadata!.labels!;
+    const annotations = sample.metadata!.annotations!;
+    // The very body the daemon writes, one password rotated (same sizes, `auth` fields included).
+    const current = JSON.parse(Buffer.from(sample.data![".dockerconfigjson"]!, "base64").toString()) as {
+      auths: Record<string, { username: string; password: string; auth: string }>;
+    };
+    const rotated = "third-0-".padEnd(2_000, "z");
+    current.auths["r0.example.com"] = {
+      username: "AWS",
+      password: rotated,
+      auth: Buffer.from(`AWS:${rotated}`).toString("base64"),
+    };
+    const data = Buffer.from(JSON.stringify(current)).toString("base64");
+    const body = (namespace: string, name: string) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace, labels, annotations },
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": data },
+      });
+    const agent = new Agent({ keepAlive: true, ca: cluster.caData, maxSockets: CONCURRENCY });
+    const url = new URL(cluster.server);
+    const write = (
+      method: "PATCH" | "POST",
+      path: string,
+      contentType: string,
+      namespace: string,
+      name = "pull",
+    ) =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            agent,
+            headers: { authorization: `Bearer ${token}`, "content-type": contentType },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              res.statusCode! < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body(namespace, name));
+      });
+
     // (c) namespace creation -> Secret present, seen by a watch (no polling of the bench's
-    // own in the way, and no poll interval in the figure).
-    const { latencies } = await newNamespaceLatencies(cluster, "bench-new");
+    // own in the way, and no poll interval in the figure), in turn with the baseline: a
+    // controller that only POSTs, for namespaces the daemon sees but does not select, a Secret
+    // of another name (one the daemon does not watch).
+    let floorPosts = 0;
+    const floor = await floorController(cluster, "bench-floor=yes", (namespace) => {
+      floorPosts++;
+      return write(
+        "POST",
+        `/api/v1/namespaces/${namespace}/secrets?fieldManager=regcred`,
+        "application/json",
+        namespace,
+        "floor",
+      );
+    });
+    const [daemonArm, floorArm] = await newNamespaceLatencies(cluster, [
+      { prefix: "bench-new", labels: { bench: "yes" }, secret: "pull" },
+      { prefix: "bench-floor", labels: { "bench-floor": "yes" }, secret: "floor" },
+    ]);
+    await floor.stop();
+    const latencies = daemonArm!.latencies;
     const p = (q: number) => percentile(latencies, q);
-    const requestsAfter = await daemonRequests(cluster);
+    const requestsAfter = (await daemonRequests(cluster)) - floorPosts;
     const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
     const processMetrics = (await until(async () => (await fetch(`${daemonUrl}/metrics`)).text()))
       .split("\n")
@@ -393,53 +490,8 @@ log: { level: warn }
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
 
-    // Baseline: the same 1,000 writes, the same server-side apply of the same body, sent by a
-    // plain keep-alive HTTPS loop at the same concurrency: what is left is client overhead.
-    const sample = (await core.readNamespacedSecret({ namespace: names[0]!, name: "pull" }))!;
-    const labels = sample.metadata!.labels!;
-    const annotations = sample.metadata!.annotations!;
-    // The very body the daemon writes, one password rotated (same sizes, `auth` fields included).
-    const current = JSON.parse(Buffer.from(sample.data![".dockerconfigjson"]!, "base64").toString()) as {
-      auths: Record<string, { username: string; password: string; auth: string }>;
-    };
-    const rotated = "third-0-".padEnd(2_000, "z");
-    current.auths["r0.example.com"] = {
-      username: "AWS",
-      password: rotated,
-      auth: Buffer.from(`AWS:${rotated}`).toString("base64"),
-    };
-    const data = Buffer.from(JSON.stringify(current)).toString("base64");
-    const body = (namespace: string) =>
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: "pull", namespace, labels, annotations },
-        type: "kubernetes.io/dockerconfigjson",
-        data: { ".dockerconfigjson": data },
-      });
-    const agent = new Agent({ keepAlive: true, ca: cluster.caData, maxSockets: CONCURRENCY });
-    const url = new URL(cluster.server);
-    const write = (method: "PATCH" | "POST", path: string, contentType: string, namespace: string) =>
-      new Promise<void>((resolve, reject) => {
-        const req = request(
-          {
-            host: url.hostname,
-            port: url.port,
-            method,
-            path,
-            agent,
-            headers: { authorization: `Bearer ${token}`, "content-type": contentType },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", () =>
-              res.statusCode! < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(body(namespace));
-      });
+    // Baseline for (b): the same 1,000 writes, the same server-side apply of the same body, sent
+    // by a plain keep-alive HTTPS loop at the same concurrency: what is left is client overhead.
     const patch = (namespace: string) =>
       write(
         "PATCH",
@@ -450,21 +502,6 @@ log: { level: warn }
     t = performance.now();
     await forEachLimit(names, CONCURRENCY, patch);
     const baseline = performance.now() - t;
-
-    // Baseline for (c), the daemon gone: a controller that does nothing but POST.
-    const floor = await floorController(cluster, (namespace) =>
-      write(
-        "POST",
-        `/api/v1/namespaces/${namespace}/secrets?fieldManager=regcred`,
-        "application/json",
-        namespace,
-      ),
-    );
-    const { latencies: floorLatencies, times: floorTimes } = await newNamespaceLatencies(
-      cluster,
-      "bench-floor",
-    );
-    await floor.stop();
     agent.destroy();
 
     const ratio = rollout / baseline;
@@ -477,9 +514,9 @@ log: { level: warn }
     );
     console.log(
       `(c) namespace created -> Secret present over ${NEW_NAMESPACES}: p50 ${ms(p(0.5))}, p99 ${ms(p(0.99))}; ` +
-        `baseline, a watch that only POSTs: p50 ${ms(percentile(floorLatencies, 0.5))}, p99 ${ms(percentile(floorLatencies, 0.99))}`,
+        `baseline, a watch that only POSTs, in turn with them: p50 ${ms(percentile(floorArm!.latencies, 0.5))}, p99 ${ms(percentile(floorArm!.latencies, 0.99))}`,
     );
-    console.log(`    baseline p50 by stage: ${floorStages(floorTimes, floor.noticed, floor.posted)}`);
+    console.log(`    baseline p50 by stage: ${floorStages(floorArm!.times, floor.noticed, floor.posted)}`);
     console.log(
       `(d) daemon peak RSS (VmHWM) ${(daemonPeak / 1048576).toFixed(0)} MB (by the end of (a) ${(peakAfterStart / 1048576).toFixed(0)} MB, of (b) ${(peakAfterRollouts / 1048576).toFixed(0)} MB); the daemon's API requests during (a)-(c): ${requestsAfter - requestsBefore}`,
     );
