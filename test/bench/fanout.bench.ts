@@ -12,10 +12,10 @@
  *       a watch of the bench's own (no polling), against a baseline controller that only POSTs,
  *       measured interleaved with them (one namespace each in turn, the daemon running), so
  *       both see the same API server under the same load
- *   (d) the daemon process's peak RSS (VmHWM) and the API requests the daemon alone made
- *       during (a)-(c) (the API server's per-flow-schema counter: only the daemon and the
- *       baseline controller, whose POSTs are counted and taken off, use a ServiceAccount here;
- *       the bench is admin, exempt)
+ *   (d) the daemon process's peak RSS (VmHWM), its CPU time, and the API requests the daemon
+ *       alone made during (a)-(c) (the API server's per-flow-schema counter: only the daemon
+ *       and the baseline controller, whose POSTs are counted and taken off, use a
+ *       ServiceAccount here; the bench is admin, exempt)
  * Targets (issue 14): (c) p50 <= 10 ms, p99 < 1 s; (b) within 1.5x of the baseline;
  * RSS <= 100 MB at 1,000, <= 150 MB at 10,000.
  */
@@ -84,6 +84,15 @@ async function daemonRequests(cluster: Cluster): Promise<number> {
     }
   }
   return total;
+}
+
+/** A process's CPU time so far, user and system (/proc/PID/stat, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  // The fields after the command, which is in parentheses and may itself hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function ms(n: number): string {
@@ -379,6 +388,7 @@ log: { level: warn }
     const hwm = () =>
       Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.pid}/status`, "utf8"))![1]) * 1024;
     const peakAfterStart = hwm();
+    const cpuAfterStart = cpuSeconds(daemon.pid!);
     const created = await writes("created");
 
     // (b) a refreshed credential rolled out to all
@@ -393,6 +403,7 @@ log: { level: warn }
     await until(async () => ((await writes("updated")) >= 2 * NAMESPACES ? true : undefined));
     const rollout = performance.now() - t;
     const peakAfterRollouts = hwm();
+    const cpuAfterRollouts = cpuSeconds(daemon.pid!);
     const updated = (await writes("updated")) - NAMESPACES;
 
     // The baselines' writes: plain keep-alive HTTPS with the daemon's token.
@@ -472,6 +483,7 @@ log: { level: warn }
     const p = (q: number) => percentile(latencies, q);
     const requestsAfter = (await daemonRequests(cluster)) - floorPosts;
     const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
+    const cpuAtEnd = cpuSeconds(daemon.pid!);
     const processMetrics = (await until(async () => (await fetch(`${daemonUrl}/metrics`)).text()))
       .split("\n")
       .filter((l) =>
@@ -519,6 +531,11 @@ log: { level: warn }
     console.log(`    baseline p50 by stage: ${floorStages(floorArm!.times, floor.noticed, floor.posted)}`);
     console.log(
       `(d) daemon peak RSS (VmHWM) ${(daemonPeak / 1048576).toFixed(0)} MB (by the end of (a) ${(peakAfterStart / 1048576).toFixed(0)} MB, of (b) ${(peakAfterRollouts / 1048576).toFixed(0)} MB); the daemon's API requests during (a)-(c): ${requestsAfter - requestsBefore}`,
+    );
+    console.log(
+      `    daemon CPU (user + system): ${cpuAfterStart.toFixed(1)} s by the end of (a), ` +
+        `${(cpuAfterRollouts - cpuAfterStart).toFixed(1)} s for the two rollouts of (b), ` +
+        `${(cpuAtEnd - cpuAfterRollouts).toFixed(2)} s for (c)`,
     );
     console.log(`    daemon memory after (c): ${processMetrics.join(", ")}`);
     console.log(`    resident after (c), by mapping: ${where}`);
