@@ -37,9 +37,9 @@ EXPOSE 8080
 # V8 flags NODE_OPTIONS does not accept. --optimize-for-size makes V8 grow its heap more slowly
 # and collect sooner: at 1,000 namespaces, 10 MB less heap for a few % of CPU. --no-opt leaves
 # out TurboFan, V8's top tier (Maglev stays): the daemon waits on the API server, and what it
-# runs hot (JSON, TLS, regular expressions) is native code either way. Its compilations and the
-# binary's pages they touch were 9 MB of the peak at 1,000 and at 10,000 namespaces, and the
-# rollouts took the same CPU time without it. (--no-maglev too saved 8 MB more, for 40% more CPU
-# at 10,000.) All measured with npm run bench:fanout.
+# runs hot (JSON, TLS, regular expressions) is native code either way. Peak with and without
+# it: 91-98 and 98-100 MB at 1,000 namespaces (four runs each), 109-115 and 117-119 MB at
+# 10,000; the rollouts' CPU time was within the run-to-run spread. (--no-maglev as well saved
+# 8 MB more for 40% more CPU at 10,000.) All measured with npm run bench:fanout.
 ENTRYPOINT ["node", "--optimize-for-size", "--no-opt", "/app/dist/src/main.js"]
 CMD ["run", "--config", "/etc/regcred/config.yaml"]
