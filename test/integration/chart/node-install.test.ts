@@ -15,10 +15,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   AppsV1Api,
+  BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
   RbacAuthorizationV1Api,
-  Watch,
   type V1Job,
   type V1Pod,
 } from "@kubernetes/client-node";
@@ -34,6 +34,7 @@ import { ensureTool } from "../../rig/tools.ts";
 import { REPO_ROOT, runOk } from "../../rig/util.ts";
 import { CHART_DIR, helmAsync } from "./helm.ts";
 import { podGet } from "./pod-http.ts";
+import { watchOnce } from "../../../src/kube/watch.ts";
 
 const cluster = sharedCluster();
 const admin = cluster.kubeConfig();
@@ -284,22 +285,25 @@ describe("chart on a real node (helm install, upgrade, replicas, uninstall)", ()
 
   it("helm upgrade with a changed registry rolls the Pod, runs the hook Job to completion, changes the Secret", async () => {
     const before = (await pods()).map((p) => p.metadata!.name!);
-    // Watch the hook Job: helm deletes it once it succeeded. client-node aborts a watch after
-    // 30 s without data, and the rollout before the post-upgrade hook can take longer than
-    // that, so the watch gets the upgrade's whole timeout, and a watch that ends early fails the
-    // test with its reason instead of reading as "no Job".
+    // Watch the hook Job: helm deletes it once it succeeded. The rollout before the
+    // post-upgrade hook can be quiet for longer than 30 s (client-node's Watch gave up there
+    // and CI saw no Job), so the watch lasts past the upgrade's timeout, and one that ends
+    // early fails the test with its reason instead of reading as "no Job".
     const jobs: V1Job[] = [];
     let ended: unknown;
-    const watcher = new Watch(admin);
-    // The field is private in the typings but is the only knob (client-node 1.x).
-    (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300_000;
-    const watch = await watcher.watch(
+    const listed = await admin.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns, limit: 1 });
+    const stopWatch = new AbortController();
+    const watching = watchOnce<V1Job>(
+      admin,
       `/apis/batch/v1/namespaces/${ns}/jobs`,
-      {},
-      (_type: string, job: V1Job) => jobs.push(job),
-      (err: unknown) => {
-        ended ??= err ?? new Error("the Job watch was closed by the server");
+      { resourceVersion: listed.metadata!.resourceVersion!, timeoutSeconds: 300, signal: stopWatch.signal },
+      (event) => {
+        if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED")
+          jobs.push(event.object);
       },
+    ).then(
+      () => (ended = new Error("the API server ended the Job watch")),
+      (err: unknown) => (ended = stopWatch.signal.aborted ? undefined : err),
     );
     try {
       const r = await helmIn([
@@ -315,7 +319,8 @@ describe("chart on a real node (helm install, upgrade, replicas, uninstall)", ()
       expect(r.status, r.stderr).toBe(0);
       expect(ended).toBeUndefined();
     } finally {
-      watch.abort();
+      stopWatch.abort();
+      await watching;
     }
     const hook = jobs.filter((j) => j.metadata?.name === `${fullname}-once`);
     expect(hook.length).toBeGreaterThan(0);
