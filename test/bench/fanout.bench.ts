@@ -133,11 +133,12 @@ function residentBreakdown(pid: number): string {
  * BENCH_DAEMON_NODE_ARGS, BENCH_DAEMON_NODE_OPTIONS or BENCH_DAEMON_ENV ("K=V K=V", over the
  * image's) say otherwise (to measure a setting before shipping it).
  */
+const image = shippedNode();
 const shipped = {
-  args: process.env.BENCH_DAEMON_NODE_ARGS?.split(" ").filter(Boolean) ?? shippedNode().args,
-  nodeOptions: process.env.BENCH_DAEMON_NODE_OPTIONS ?? shippedNode().nodeOptions,
+  args: process.env.BENCH_DAEMON_NODE_ARGS?.split(" ").filter(Boolean) ?? image.args,
+  nodeOptions: process.env.BENCH_DAEMON_NODE_OPTIONS ?? image.nodeOptions,
   imageEnv: {
-    ...shippedNode().imageEnv,
+    ...image.imageEnv,
     ...Object.fromEntries(
       (process.env.BENCH_DAEMON_ENV ?? "")
         .split(" ")
@@ -482,7 +483,7 @@ log: { level: warn }
     const latencies = daemonArm!.latencies;
     const p = (q: number) => percentile(latencies, q);
     const requestsAfter = (await daemonRequests(cluster)) - floorPosts;
-    const status = readFileSync(`/proc/${daemon.pid}/status`, "utf8");
+    const daemonPeak = hwm();
     const cpuAtEnd = cpuSeconds(daemon.pid!);
     const processMetrics = (await until(async () => (await fetch(`${daemonUrl}/metrics`)).text()))
       .split("\n")
@@ -496,7 +497,6 @@ log: { level: warn }
           .replace(/^regcred_/, "")
           .replace(/ (\d+)$/, (_, n: string) => ` ${(Number(n) / 1048576).toFixed(0)} MB`),
       );
-    const daemonPeak = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
     const where = residentBreakdown(daemon.pid!);
     benchDone = true;
     daemon.kill("SIGTERM");
