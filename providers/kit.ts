@@ -10,6 +10,7 @@
 export { registryEntry, registryKey, resourceName } from "../src/base/registry-entry.ts";
 export { secretRef, describeRef } from "../src/base/secret-ref.ts";
 export { forbiddenInline } from "../src/base/inline-secret.ts";
+export { exactlyOne } from "../src/base/exactly-one.ts";
 export { duration, formatDuration } from "../src/base/duration.ts";
 export { normalizeRegistryKey, DOCKER_HUB_KEY } from "../src/base/registry-key.ts";
 

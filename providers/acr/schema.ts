@@ -1,6 +1,6 @@
 import { CLOUD_NAMES, CLOUDS, cloudOfRegistry } from "./clouds.ts";
 import * as z from "zod/mini";
-import { registryEntry, registryKey, secretRef, forbiddenInline, duration } from "../kit.ts";
+import { exactlyOne, registryEntry, registryKey, secretRef, forbiddenInline, duration } from "../kit.ts";
 
 /** How regcred gets its Entra ID token. */
 export const AUTH_MODES = ["default", "workloadIdentity", "managedIdentity", "servicePrincipal"] as const;
@@ -141,13 +141,7 @@ export const acrSchema = registryEntry("acr", {
         if (!entry[field])
           ctx.addIssue({ code: "custom", path: [field], message: "required by auth: servicePrincipal" });
       }
-      if ((entry.clientSecretFrom === undefined) === (entry.certificateFile === undefined)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["clientSecretFrom"],
-          message: "expected exactly one of clientSecretFrom or certificateFile",
-        });
-      }
+      exactlyOne(entry, ctx, "clientSecretFrom", "certificateFile");
     }
     if (entry.scopedToken) {
       if (entry.registries.length !== 1) {

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { baseUrl, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
+import { baseUrl, exactlyOne, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const GITHUB_API = "https://api.github.com";
 
@@ -48,17 +48,7 @@ const app = z
     /** Narrow the token to these repositories of the installation (at most 500). */
     repositories: z.optional(z.array(repositoryName).check(z.minLength(1), z.maxLength(500))),
   })
-  .check(
-    z.superRefine((a, ctx) => {
-      if ((a.appId === undefined) === (a.clientId === undefined)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["appId"],
-          message: "expected exactly one of appId or clientId",
-        });
-      }
-    }),
-  );
+  .check(z.superRefine((a, ctx) => exactlyOne(a, ctx, "appId", "clientId")));
 
 export const ghcrSchema = registryEntry("ghcr", {
   /** REST API base; GitHub Enterprise Server: https://HOST/api/v3. */
@@ -99,13 +89,7 @@ export const ghcrSchema = registryEntry("ghcr", {
             "expected tokenFrom: { file: PATH } or { env: NAME } (a classic PAT), or an app: block for App mode",
         });
       }
-      if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["username"],
-          message: "expected exactly one of username or usernameFrom",
-        });
-      }
+      exactlyOne(entry, ctx, "username", "usernameFrom");
     }
     if (entry.registries === undefined && defaultRegistries(entry.apiUrl) === null) {
       ctx.addIssue({

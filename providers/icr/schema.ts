@@ -1,5 +1,13 @@
 import * as z from "zod/mini";
-import { baseUrl, isLoopbackHost, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
+import {
+  baseUrl,
+  exactlyOne,
+  isLoopbackHost,
+  registryEntry,
+  registryKey,
+  secretRef,
+  forbiddenInline,
+} from "../kit.ts";
 
 export const IAM_ENDPOINT = "https://iam.cloud.ibm.com";
 /** Where IKS and ROKS docs project the service account token for IAM (audience "iam"). */
@@ -123,16 +131,15 @@ export const icrSchema = registryEntry("icr", {
   /** IAM's base URL; private network: https://private.iam.cloud.ibm.com. */
   iamEndpoint: z._default(iamEndpoint, IAM_ENDPOINT),
 }).check(
-  z.superRefine((entry, ctx) => {
-    if ((entry.apiKeyFrom === undefined) === (entry.trustedProfile === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["apiKeyFrom"],
-        message:
-          "expected exactly one of apiKeyFrom: { file: PATH } or { env: NAME } (an API key), or trustedProfile: { profileId: ... }",
-      });
-    }
-  }),
+  z.superRefine((entry, ctx) =>
+    exactlyOne(
+      entry,
+      ctx,
+      "apiKeyFrom",
+      "trustedProfile",
+      "expected exactly one of apiKeyFrom: { file: PATH } or { env: NAME } (an API key), or trustedProfile: { profileId: ... }",
+    ),
+  ),
 );
 
 export type IcrSettings = z.infer<typeof icrSchema>;

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
+import { exactlyOne, registryEntry, registryKey, secretRef, forbiddenInline } from "../kit.ts";
 
 export const staticSchema = registryEntry("static", {
   /** Auth keys to write the credential under, e.g. docker.io, us.icr.io, quay.io, registry.local:5000. */
@@ -12,16 +12,6 @@ export const staticSchema = registryEntry("static", {
   expiresAt: z.optional(
     z.iso.datetime({ offset: true, error: "expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z" }),
   ),
-}).check(
-  z.superRefine((entry, ctx) => {
-    if ((entry.username === undefined) === (entry.usernameFrom === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["username"],
-        message: "expected exactly one of username or usernameFrom",
-      });
-    }
-  }),
-);
+}).check(z.superRefine((entry, ctx) => exactlyOne(entry, ctx, "username", "usernameFrom")));
 
 export type StaticSettings = z.infer<typeof staticSchema>;

@@ -197,25 +197,28 @@ export const configSchema = z
   })
   .check(
     z.superRefine((config, ctx) => {
-      const registryNames = new Map<string, number>();
-      config.registries.forEach((r, i) => {
-        if (registryNames.has(r.name)) {
+      /** Notes where a name first appears in `list`; a later one is a duplicate. */
+      const claim = (
+        names: Map<string, number>,
+        list: "registries" | "secrets",
+        what: string,
+        name: string,
+        i: number,
+      ) => {
+        if (!names.has(name)) names.set(name, i);
+        else {
           ctx.addIssue({
             code: "custom",
-            path: ["registries", i, "name"],
-            message: `duplicate registry name ${JSON.stringify(r.name)} (also registries[${registryNames.get(r.name)}])`,
+            path: [list, i, "name"],
+            message: `duplicate ${what} name ${JSON.stringify(name)} (also ${list}[${names.get(name)}])`,
           });
-        } else registryNames.set(r.name, i);
-      });
+        }
+      };
+      const registryNames = new Map<string, number>();
+      config.registries.forEach((r, i) => claim(registryNames, "registries", "registry", r.name, i));
       const secretNames = new Map<string, number>();
       config.secrets.forEach((s, i) => {
-        if (secretNames.has(s.name)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["secrets", i, "name"],
-            message: `duplicate secret name ${JSON.stringify(s.name)} (also secrets[${secretNames.get(s.name)}])`,
-          });
-        } else secretNames.set(s.name, i);
+        claim(secretNames, "secrets", "secret", s.name, i);
         s.registries.forEach((ref, j) => {
           if (!registryNames.has(ref)) {
             ctx.addIssue({
