@@ -6,6 +6,7 @@ import {
   type NamespaceView,
   type Verdict,
 } from "./accounting.ts";
+import { judgeAgainstIssuer } from "./prober.ts";
 import { classifyPath, type LeaseWrite, type WireWrite } from "./api-proxy.ts";
 import { fencing } from "./report.ts";
 import { buildTimeline, minimumDurationS } from "./timeline.ts";
@@ -93,6 +94,29 @@ describe("soak accounting", () => {
       invalidAccepted: 0,
     });
     expect(a.counts["registry-rejected"]).toBe(1);
+  });
+
+  it("judges a registry answer at both ends of the request: a token lapsing in flight is neither valid nor expired", async () => {
+    let t = 9_000;
+    const clock = () => t;
+    const slow = (ms: number, accepted: boolean) => async () => {
+      t += ms;
+      return accepted;
+    };
+    const t10 = { username: "u", password: "t10" };
+    // Sent at 9 s, answered at 11 s: t10 expired (at 10 s) while the registry decided.
+    expect(await judgeAgainstIssuer(oracle, H, t10, slow(2_000, false), clock)).toBe("straddled");
+    // Wholly after expiry: expired, judged at the answer.
+    expect(await judgeAgainstIssuer(oracle, H, t10, slow(500, false), clock)).toEqual({
+      verdict: { state: "expired", expiresAt: 10_000 },
+      accepted: false,
+      at: 11_500,
+    });
+    t = 1_000;
+    expect(await judgeAgainstIssuer(oracle, H, t10, slow(500, true), clock)).toMatchObject({
+      verdict: { state: "valid" },
+      accepted: true,
+    });
   });
 
   it("merges overlapping intervals", () => {

@@ -3,7 +3,7 @@
 // distinct entry checked against the real registry, and one full pull with crane now and then.
 import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
 import { pullWithDockerConfig, type Registry } from "../rig/registry.ts";
-import type { Accounting, EntryView, NamespaceView, Oracle } from "./accounting.ts";
+import type { Accounting, EntryView, NamespaceView, Oracle, Verdict } from "./accounting.ts";
 import { registryAccepts } from "./registry.ts";
 
 export type Expectation = (ns: V1Namespace, now: number) => Pick<NamespaceView, "expect" | "since">;
@@ -18,6 +18,8 @@ export class Prober {
   /** Ticks at which the API server could not be read (the last snapshot stood in). */
   staleTicks = 0;
   pulls = { agreed: 0, disagreed: 0, examples: [] as string[] };
+  /** Registry checks and pulls during which the credential expired: judged neither way. */
+  straddled = 0;
   /** Every password seen in any Secret: tells minted-and-used from minted-and-wasted. */
   readonly seenPasswords = new Set<string>();
   private readonly core: CoreV1Api;
@@ -101,10 +103,10 @@ export class Prober {
       });
     }
     accounting.observe(now, views);
-    await this.checkRegistry(now, views, snap);
+    await this.checkRegistry(views, snap);
   }
 
-  private async checkRegistry(now: number, views: NamespaceView[], snap: Snapshot): Promise<void> {
+  private async checkRegistry(views: NamespaceView[], snap: Snapshot): Promise<void> {
     const { accounting, oracle, registry, repo, tag, imageHost } = this.deps;
     const selected = views.filter((v) => v.expect === "selected" && v.secret);
     // Every distinct entry any selected namespace holds, each through the real registry.
@@ -119,36 +121,73 @@ export class Prober {
       }
     }
     for (const { host, entry, namespace } of distinct.values()) {
-      const verdict = oracle(host, entry, now);
-      try {
-        const r = await registryAccepts(registry, repo, tag, entry.username, entry.password);
-        accounting.registryCheck(now, verdict, r.ok, namespace);
-      } catch {
-        // the registry itself unreachable: not regcred's doing, and not seen in a soak so far
-      }
+      const ask = () =>
+        registryAccepts(registry, repo, tag, entry.username, entry.password).then((r) => r.ok);
+      // the registry itself unreachable: not regcred's doing, and not seen in a soak so far
+      const judged = await judgeAgainstIssuer(oracle, host, entry, ask).catch(() => undefined);
+      if (judged === "straddled") this.straddled++;
+      else if (judged) accounting.registryCheck(judged.at, judged.verdict, judged.accepted, namespace);
     }
     const lapsed = this.deps.lapsed?.();
     if (lapsed) {
-      const r = await registryAccepts(registry, repo, tag, lapsed.username, lapsed.password).catch(
-        () => undefined,
-      );
-      if (r) accounting.registryCheck(now, oracle(imageHost, lapsed, now), r.ok, "(a lapsed token)");
+      const ask = () =>
+        registryAccepts(registry, repo, tag, lapsed.username, lapsed.password).then((r) => r.ok);
+      const judged = await judgeAgainstIssuer(oracle, imageHost, lapsed, ask).catch(() => undefined);
+      if (judged === "straddled") this.straddled++;
+      else if (judged)
+        accounting.registryCheck(judged.at, judged.verdict, judged.accepted, "(a lapsed token)");
     }
     // And now and then a whole pull with a real client, from one namespace's Secret as stored.
     if (this.tickNo % this.deps.pullEvery !== 0 || selected.length === 0) return;
     const pick = selected[Math.floor(Math.random() * selected.length)]!;
     const entry = pick.secret!.get(imageHost);
-    const expected = entry ? oracle(imageHost, entry, Date.now()).state === "valid" : false;
-    const result = await pullWithDockerConfig(snap.secrets.get(pick.name)!, `${imageHost}/${repo}:${tag}`);
-    if (result.ok === expected) this.pulls.agreed++;
+    const image = `${imageHost}/${repo}:${tag}`;
+    let error = "";
+    const pull = () =>
+      pullWithDockerConfig(snap.secrets.get(pick.name)!, image).then((r) => {
+        if (!r.ok) error = r.error;
+        return r.ok;
+      });
+    // No entry for the image's host: nothing to judge, the pull must simply be refused.
+    const judged = entry
+      ? await judgeAgainstIssuer(oracle, imageHost, entry, pull)
+      : { verdict: { state: "unknown" as const }, accepted: await pull(), at: Date.now() };
+    if (judged === "straddled") {
+      this.straddled++;
+      return;
+    }
+    const expected = judged.verdict.state === "valid";
+    if (judged.accepted === expected) this.pulls.agreed++;
     else {
       this.pulls.disagreed++;
       if (this.pulls.examples.length < 5)
         this.pulls.examples.push(
-          `${pick.name}: expected ${expected ? "ok" : "refused"}, got ${result.ok ? "ok" : result.error}`,
+          `${pick.name}: expected ${expected ? "ok" : "refused"}, got ${judged.accepted ? "ok" : error}`,
         );
     }
   }
+}
+
+/**
+ * A registry's answer beside its issuer's verdict. The registry decides at some instant while
+ * the request is in flight, so the issuer is asked at both ends: a credential that expires in
+ * between has no one verdict to hold the answer against, and is "straddled" rather than
+ * counted either way. (Judged at the start alone, a token that lapses during a slow check on a
+ * loaded machine reads as a valid one refused.)
+ */
+export async function judgeAgainstIssuer(
+  oracle: Oracle,
+  host: string,
+  entry: EntryView,
+  ask: () => Promise<boolean>,
+  clock: () => number = Date.now,
+): Promise<{ verdict: Verdict; accepted: boolean; at: number } | "straddled"> {
+  const before = oracle(host, entry, clock());
+  const accepted = await ask();
+  const at = clock();
+  const verdict = oracle(host, entry, at);
+  if (verdict.state !== before.state) return "straddled";
+  return { verdict, accepted, at };
 }
 
 /** The auths of a .dockerconfigjson by host (password field, else the decoded auth). */

@@ -71,6 +71,8 @@ export interface SoakReport {
   checks: {
     ticks: number;
     staleTicks: number;
+    /** Registry checks and pulls during which the credential expired, judged neither way. */
+    straddled: number;
     entryChecks: number;
     registry: Accounting["registryChecks"];
     cranePulls: { agreed: number; disagreed: number; examples: string[] };
@@ -260,6 +262,7 @@ export function buildReport(input: {
     checks: {
       ticks: acc.ticks,
       staleTicks: input.prober.staleTicks,
+      straddled: input.prober.straddled,
       entryChecks: acc.entryChecks,
       registry: acc.registryChecks,
       cranePulls: pulls,
@@ -317,7 +320,7 @@ export function formatReport(r: SoakReport): string {
   );
   const ch = r.checks;
   lines.push(
-    `checks: ${ch.ticks} probes (${ch.staleTicks} while the API server was down), ${ch.entryChecks} entries judged, registry ${JSON.stringify(ch.registry)}, crane pulls ${ch.cranePulls.agreed} agreed / ${ch.cranePulls.disagreed} disagreed`,
+    `checks: ${ch.ticks} probes (${ch.staleTicks} while the API server was down), ${ch.entryChecks} entries judged, registry ${JSON.stringify(ch.registry)} (${ch.straddled} straddled an expiry), crane pulls ${ch.cranePulls.agreed} agreed / ${ch.cranePulls.disagreed} disagreed`,
   );
   lines.push("");
   lines.push("processes:");
