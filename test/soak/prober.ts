@@ -106,8 +106,18 @@ export class Prober {
     await this.checkRegistry(views, snap);
   }
 
+  /** One entry through the real registry, its answer recorded against the issuer's verdict. */
+  private async checkEntry(host: string, entry: EntryView, namespace: string): Promise<void> {
+    const { accounting, oracle, registry, repo, tag } = this.deps;
+    const ask = () => registryAccepts(registry, repo, tag, entry.username, entry.password).then((r) => r.ok);
+    // the registry itself unreachable: not regcred's doing, and not seen in a soak so far
+    const judged = await judgeAgainstIssuer(oracle, host, entry, ask).catch(() => undefined);
+    if (judged === "straddled") this.straddled++;
+    else if (judged) accounting.registryCheck(judged.at, judged.verdict, judged.accepted, namespace);
+  }
+
   private async checkRegistry(views: NamespaceView[], snap: Snapshot): Promise<void> {
-    const { accounting, oracle, registry, repo, tag, imageHost } = this.deps;
+    const { oracle, repo, tag, imageHost } = this.deps;
     const selected = views.filter((v) => v.expect === "selected" && v.secret);
     // Every distinct entry any selected namespace holds, each through the real registry.
     const distinct = new Map<string, { host: string; entry: EntryView; namespace: string }>();
@@ -120,23 +130,9 @@ export class Prober {
         });
       }
     }
-    for (const { host, entry, namespace } of distinct.values()) {
-      const ask = () =>
-        registryAccepts(registry, repo, tag, entry.username, entry.password).then((r) => r.ok);
-      // the registry itself unreachable: not regcred's doing, and not seen in a soak so far
-      const judged = await judgeAgainstIssuer(oracle, host, entry, ask).catch(() => undefined);
-      if (judged === "straddled") this.straddled++;
-      else if (judged) accounting.registryCheck(judged.at, judged.verdict, judged.accepted, namespace);
-    }
+    for (const { host, entry, namespace } of distinct.values()) await this.checkEntry(host, entry, namespace);
     const lapsed = this.deps.lapsed?.();
-    if (lapsed) {
-      const ask = () =>
-        registryAccepts(registry, repo, tag, lapsed.username, lapsed.password).then((r) => r.ok);
-      const judged = await judgeAgainstIssuer(oracle, imageHost, lapsed, ask).catch(() => undefined);
-      if (judged === "straddled") this.straddled++;
-      else if (judged)
-        accounting.registryCheck(judged.at, judged.verdict, judged.accepted, "(a lapsed token)");
-    }
+    if (lapsed) await this.checkEntry(imageHost, lapsed, "(a lapsed token)");
     // And now and then a whole pull with a real client, from one namespace's Secret as stored.
     if (this.tickNo % this.deps.pullEvery !== 0 || selected.length === 0) return;
     const pick = selected[Math.floor(Math.random() * selected.length)]!;
